@@ -1,0 +1,35 @@
+# `make run` and `make test` each set everything up on a fresh machine.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+OUT    ?= out/requirements
+
+.PHONY: run test lint system-deps clean
+
+run: $(STAMP) system-deps
+	$(BIN)/amisys requirements --out $(OUT)
+
+test: $(STAMP) system-deps lint
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+$(STAMP): pyproject.toml
+	command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip==25.3
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Debian packages the project needs (Graphviz draws the system diagram).
+system-deps:
+	@command -v dot >/dev/null || { \
+	  SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz; }
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

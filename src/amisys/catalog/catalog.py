@@ -1,0 +1,295 @@
+"""The catalog: the seed's actors, interfaces and processes, validated and indexed.
+
+It configures (protection, authorization) and is the conformance oracle; it never
+decides that a message should be sent.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+
+from amisys.catalog.loader import DATA_FILES, CatalogDataError, default_data_dir, read_file
+from amisys.catalog.model import (
+    DIMENSIONS,
+    Actor,
+    Bridge,
+    CrossCutting,
+    Dimension,
+    DRSubfunction,
+    Flow,
+    Hop,
+    Interface,
+    Level,
+    Process,
+    Resolution,
+    Section,
+    Table,
+)
+
+_IFACE_QUERY = re.compile(r"^(?:AMI)?[\s_-]*0*(\d+)$", re.IGNORECASE)
+
+
+class UnknownIdError(LookupError):
+    """An id that names nothing in the catalog; carries the nearest valid ids."""
+
+    def __init__(self, kind: str, given: str, nearest: list[str]) -> None:
+        hint = f"; nearest: {', '.join(nearest)}" if nearest else ""
+        super().__init__(f"unknown {kind} {given!r}{hint}")
+        self.kind = kind
+        self.given = given
+        self.nearest = nearest
+
+
+def _nearest(given: str, candidates: Iterable[str], n: int = 5) -> list[str]:
+    candidates = list(candidates)
+    close = difflib.get_close_matches(given, candidates, n=n, cutoff=0.5)
+    if not close:
+        lowered = {c.lower(): c for c in candidates}
+        close = [lowered[c] for c in difflib.get_close_matches(given.lower(), list(lowered), n=n, cutoff=0.4)]
+    return close
+
+
+class Catalog:
+    def __init__(
+        self,
+        actors: list[Actor],
+        interfaces: list[Interface],
+        sections: list[Section],
+        processes: list[Process],
+        tables: list[Table],
+        dr_subfunctions: list[DRSubfunction],
+        crosscutting: list[CrossCutting],
+        resolutions: list[Resolution],
+        seed_sha256: str,
+    ) -> None:
+        self.actors = {a.id: a for a in actors}
+        self.interfaces = {i.id: i for i in interfaces}
+        self.sections = {s.id: s for s in sections}
+        self.processes = {p.id: p for p in processes}
+        self.tables = {t.id: t for t in tables}
+        self.dr_subfunctions = dr_subfunctions
+        self.crosscutting = crosscutting
+        self.resolutions = resolutions
+        self.seed_sha256 = seed_sha256
+
+    # -- loading -------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, data_dir: Path | None = None) -> Catalog:
+        data_dir = data_dir or default_data_dir()
+        files = {name: read_file(data_dir / name, kind) for name, kind in DATA_FILES.items()}
+        procs = files["processes.yaml"]
+        ifaces = files["interfaces.yaml"]
+        if procs.seed_sha256 != ifaces.seed_sha256:
+            raise CatalogDataError(
+                "processes.yaml", "seed_sha256", "extracted from another seed than interfaces.yaml; re-run extraction"
+            )
+        catalog = cls(
+            actors=files["actors.yaml"].actors,
+            interfaces=ifaces.interfaces,
+            sections=procs.sections,
+            processes=procs.processes,
+            tables=procs.tables,
+            dr_subfunctions=procs.dr_subfunctions,
+            crosscutting=files["crosscutting.yaml"].crosscutting,
+            resolutions=files["resolutions.yaml"].resolutions,
+            seed_sha256=procs.seed_sha256,
+        )
+        catalog._validate(
+            actors=files["actors.yaml"].actors,
+            interfaces=ifaces.interfaces,
+            processes=procs.processes,
+            tables=procs.tables,
+        )
+        return catalog
+
+    def _validate(
+        self, actors: list[Actor], interfaces: list[Interface], processes: list[Process], tables: list[Table]
+    ) -> None:
+        _unique("actors.yaml", "actors", [a.id for a in actors])
+        _unique("interfaces.yaml", "interfaces", [i.id for i in interfaces])
+        _unique("processes.yaml", "processes", [p.id for p in processes])
+        _unique("processes.yaml", "tables", [t.id for t in tables])
+        _unique("processes.yaml", "flows", [f.id for t in tables for f in t.flows])
+        spelled: dict[str, str] = {}
+        for k, actor in enumerate(actors):
+            for spelling in actor.spellings:
+                other = spelled.setdefault(spelling.strip().lower(), actor.id)
+                if other != actor.id:
+                    raise CatalogDataError(
+                        "actors.yaml", f"actors[{k}] ({actor.id})", f"spelling {spelling!r} also belongs to {other}"
+                    )
+        for k, iface in enumerate(interfaces):
+            where = f"interfaces[{k}] ({iface.id})"
+            if iface.id != f"AMI-{iface.number}":
+                raise CatalogDataError("interfaces.yaml", where, f"id does not match number {iface.number}")
+            for end in iface.endpoints:
+                self._known_actor("interfaces.yaml", where, end)
+        for k, proc in enumerate(processes):
+            if proc.table not in self.tables:
+                raise CatalogDataError(
+                    "processes.yaml", f"processes[{k}] ({proc.id})", f"table {proc.table!r} does not exist"
+                )
+            if proc.section not in self.sections:
+                raise CatalogDataError(
+                    "processes.yaml", f"processes[{k}] ({proc.id})", f"section {proc.section!r} does not exist"
+                )
+        for t, table in enumerate(tables):
+            for k, flow in enumerate(table.flows):
+                where = f"tables[{t}].flows[{k}] ({flow.id})"
+                if flow.table != table.id:
+                    raise CatalogDataError("processes.yaml", where, f"table {flow.table!r} is not {table.id!r}")
+                if flow.interface not in self.interfaces:
+                    raise CatalogDataError(
+                        "processes.yaml", where, f"interface {flow.interface!r} is not in the §2.3 listing"
+                    )
+                self._known_actor("processes.yaml", where, flow.from_)
+                self._known_actor("processes.yaml", where, flow.to)
+        flows = self.flows_by_id
+        for k, res in enumerate(self.resolutions):
+            where = f"resolutions[{k}] ({res.id})"
+            for fid in res.flows:
+                if fid not in flows:
+                    raise CatalogDataError("resolutions.yaml", where, f"unknown flow {fid!r}")
+            if res.table is not None and res.table not in self.tables:
+                raise CatalogDataError("resolutions.yaml", where, f"unknown table {res.table!r}")
+            if not res.flows and res.table is None:
+                raise CatalogDataError("resolutions.yaml", where, "names neither flows nor a table")
+            for hop in ([res.runtime] if res.runtime else []) + list(res.bridges):
+                self._known_actor("resolutions.yaml", where, hop.from_)
+                self._known_actor("resolutions.yaml", where, hop.to)
+                if hop.interface not in self.interfaces:
+                    raise CatalogDataError("resolutions.yaml", where, f"unknown interface {hop.interface!r}")
+            for bridge in res.bridges:
+                if bridge.rated_as not in flows:
+                    raise CatalogDataError(
+                        "resolutions.yaml", where, f"bridge rated_as unknown flow {bridge.rated_as!r}"
+                    )
+        _unique("resolutions.yaml", "resolutions", [r.id for r in self.resolutions])
+        _unique("crosscutting.yaml", "crosscutting", [x.id for x in self.crosscutting])
+        for k, x in enumerate(self.crosscutting):
+            if x.section not in self.sections and x.section not in self.processes:
+                raise CatalogDataError(
+                    "crosscutting.yaml", f"crosscutting[{k}] ({x.id})", f"section {x.section!r} does not exist"
+                )
+
+    def _known_actor(self, file: str, where: str, actor_id: str) -> None:
+        if actor_id not in self.actors:
+            nearest = _nearest(actor_id, self.actors)
+            raise CatalogDataError(file, where, str(UnknownIdError("actor", actor_id, nearest)))
+
+    # -- look-ups --------------------------------------------------------------------
+
+    @cached_property
+    def flows_by_id(self) -> dict[str, Flow]:
+        return {f.id: f for t in self.tables.values() for f in t.flows}
+
+    @property
+    def flows(self) -> list[Flow]:
+        """Every row of every table once (5.2's shared table counted once)."""
+        return list(self.flows_by_id.values())
+
+    @cached_property
+    def _spellings(self) -> dict[str, str]:
+        return {s.strip().lower(): a.id for a in self.actors.values() for s in [a.id, *a.spellings]}
+
+    def actor(self, query: str) -> Actor:
+        """By id, name or any seed spelling, case-insensitively."""
+        found = self._spellings.get(query.strip().lower())
+        if found is None:
+            names = list(self.actors) + [s for a in self.actors.values() for s in a.spellings]
+            raise UnknownIdError("actor", query, _nearest(query, names))
+        return self.actors[found]
+
+    def interface(self, query: str) -> Interface:
+        """``AMI-28``, ``AMI 28``, ``ami-028`` or ``28``."""
+        m = _IFACE_QUERY.match(query.strip())
+        iid = f"AMI-{int(m.group(1))}" if m else query
+        if iid not in self.interfaces:
+            raise UnknownIdError("interface", query, _nearest(query.upper(), self.interfaces))
+        return self.interfaces[iid]
+
+    def process(self, query: str) -> Process:
+        pid = query.strip()
+        if pid not in self.processes:
+            titles = {p.title.lower(): p.id for p in self.processes.values()}
+            by_title = titles.get(pid.lower())
+            if by_title:
+                return self.processes[by_title]
+            raise UnknownIdError("process", query, _nearest(pid, self.processes))
+        return self.processes[pid]
+
+    def flows_of(self, process_id: str) -> list[Flow]:
+        return self.tables[self.process(process_id).table].flows
+
+    def processes_using(self, flow: Flow) -> list[Process]:
+        return [p for p in self.processes.values() if p.table == flow.table]
+
+    @cached_property
+    def _flows_by_interface(self) -> dict[str, list[Flow]]:
+        out: dict[str, list[Flow]] = {i: [] for i in self.interfaces}
+        for flow in self.flows:
+            out[flow.interface].append(flow)
+        return out
+
+    def flows_on(self, interface_id: str) -> list[Flow]:
+        return self._flows_by_interface[self.interface(interface_id).id]
+
+    def high_water(self, interface_id: str) -> dict[Dimension, Level] | None:
+        """Max C, I and A over the interface's flows; None if no process uses it."""
+        flows = self.flows_on(interface_id)
+        if not flows:
+            return None
+        return {d: max(f.level(d) for f in flows) for d in DIMENSIONS}
+
+    def flows_of_actor(self, actor_id: str) -> list[Flow]:
+        aid = self.actor(actor_id).id
+        return [f for f in self.flows if aid in (f.from_, f.to)]
+
+    def resolutions_of(self, flow: Flow) -> list[Resolution]:
+        return [r for r in self.resolutions if flow.id in r.flows]
+
+    def runtime_hop(self, flow: Flow) -> Hop:
+        """The leg the runtime uses for a row: a resolution's, else the row's own."""
+        for res in self.resolutions_of(flow):
+            if res.runtime is not None:
+                return res.runtime
+        return Hop(interface=flow.interface, from_=flow.from_, to=flow.to)
+
+    def bridges(self, table_id: str) -> list[Bridge]:
+        """Legs the runtime adds to a table that the seed leaves out."""
+        return [b for r in self.resolutions if r.table == table_id for b in r.bridges]
+
+    def protection_level(self, flow: Flow, dim: Dimension) -> Level:
+        """The row's seed rating, or higher where a resolution raises it."""
+        level = flow.level(dim)
+        for res in self.resolutions_of(flow):
+            raised = getattr(res.raise_to, dim.lower(), None) if res.raise_to else None
+            if raised is not None and raised > level:
+                level = raised
+        return level
+
+
+def _unique(file: str, what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for k, i in enumerate(ids):
+        if i in seen:
+            raise CatalogDataError(file, f"{what}[{k}] ({i})", f"duplicate id {i!r}")
+        seen.add(i)
+
+
+_default: Catalog | None = None
+
+
+def load(data_dir: Path | None = None) -> Catalog:
+    """The catalog; the packaged one is loaded once and shared."""
+    global _default
+    if data_dir is not None:
+        return Catalog.load(data_dir)
+    if _default is None:
+        _default = Catalog.load()
+    return _default

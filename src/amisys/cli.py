@@ -1,0 +1,184 @@
+"""The ``amisys`` command."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from amisys.catalog import Catalog, CatalogDataError, UnknownIdError, load
+from amisys.catalog.model import DIMENSIONS
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="amisys: the AMI system of the seed.")
+catalog_app = typer.Typer(no_args_is_help=True, help="The seed as data: look-ups, export and lint.")
+app.add_typer(catalog_app, name="catalog")
+
+out = Console(soft_wrap=False)
+err = Console(stderr=True)
+
+
+class ExportFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+
+
+def _catalog() -> Catalog:
+    try:
+        return load()
+    except CatalogDataError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    return typer.Exit(2)
+
+
+def _levels(levels: dict | None) -> str:
+    if not levels:
+        return "-"
+    return " ".join(f"{d}-{levels[d].value}" for d in DIMENSIONS)
+
+
+@catalog_app.command("export")
+def catalog_export(
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="json or csv")] = ExportFormat.json,
+) -> None:
+    """Print the whole catalog (schema: docs/catalog-schema.md)."""
+    from amisys.catalog import export
+
+    cat = _catalog()
+    sys.stdout.write(export.to_json(cat) + "\n" if fmt is ExportFormat.json else export.to_csv(cat))
+
+
+@catalog_app.command("show")
+def catalog_show(process_id: Annotated[str, typer.Argument(help="Process id, e.g. 3.4.1")]) -> None:
+    """A business process: its text and every row of its table."""
+    cat = _catalog()
+    try:
+        proc = cat.process(process_id)
+    except UnknownIdError as exc:
+        raise _fail(exc) from None
+    section = cat.sections[proc.section]
+    out.print(f"[bold]{proc.id} {proc.title}[/bold]  (section {section.id} {section.title}; table {proc.table})")
+    out.print(proc.text, highlight=False)
+    table = Table("row", "interface", "from → to", "information sent", "information returned", "C", "I", "A", "note")
+    for f in cat.flows_of(proc.id):
+        ends = f"{cat.actors[f.from_].name} → {cat.actors[f.to].name}"
+        table.add_row(str(f.row), f.interface, ends, f.sent, f.returned, f.c.value, f.i.value, f.a.value, f.note or "")
+    out.print(table)
+    for f in cat.flows_of(proc.id):
+        for res in cat.resolutions_of(f):
+            out.print(f"row {f.row}: resolved by {res.id} ({res.finding})", highlight=False)
+    for b in cat.bridges(proc.table):
+        out.print(
+            f"bridge: {b.interface} {cat.actors[b.from_].name} → {cat.actors[b.to].name}, rated as {b.rated_as}",
+            highlight=False,
+        )
+
+
+@catalog_app.command("interface")
+def catalog_interface(interface_id: Annotated[str, typer.Argument(help="Interface id, e.g. AMI-28")]) -> None:
+    """An interface: its §2.3 endpoints, every flow on it and its high-water C/I/A."""
+    cat = _catalog()
+    try:
+        iface = cat.interface(interface_id)
+    except UnknownIdError as exc:
+        raise _fail(exc) from None
+    flows = cat.flows_on(iface.id)
+    out.print(f"[bold]{iface.id}[/bold]  {iface.listed_as}", highlight=False)
+    out.print(f"high-water: {_levels(cat.high_water(iface.id))}   flows: {len(flows)}", highlight=False)
+    table = Table("flow", "processes", "from → to", "information sent", "C", "I", "A")
+    for f in flows:
+        procs = ", ".join(p.id for p in cat.processes_using(f))
+        ends = f"{cat.actors[f.from_].name} → {cat.actors[f.to].name}"
+        table.add_row(f.id, procs, ends, f.sent, f.c.value, f.i.value, f.a.value)
+    out.print(table)
+
+
+@catalog_app.command("actor")
+def catalog_actor(actor: Annotated[str, typer.Argument(help="Actor id, name or seed spelling, e.g. MDMS")]) -> None:
+    """An actor: its spellings, interfaces and the flows it sends and receives."""
+    cat = _catalog()
+    try:
+        a = cat.actor(actor)
+    except UnknownIdError as exc:
+        raise _fail(exc) from None
+    out.print(f"[bold]{a.name}[/bold]  id {a.id}; {a.kind} in {a.domain}", highlight=False)
+    out.print(a.description, highlight=False)
+    if a.aliases:
+        out.print("seed spellings: " + ", ".join(a.spellings), highlight=False)
+    listed = [i.id for i in cat.interfaces.values() if a.id in i.endpoints]
+    out.print("§2.3 interfaces: " + (", ".join(listed) or "none"), highlight=False)
+    table = Table("flow", "interface", "direction", "peer", "information sent", "C", "I", "A")
+    for f in cat.flows_of_actor(a.id):
+        sending = f.from_ == a.id
+        peer = cat.actors[f.to if sending else f.from_].name
+        table.add_row(
+            f.id, f.interface, "sends" if sending else "receives", peer, f.sent, f.c.value, f.i.value, f.a.value
+        )
+    out.print(table)
+
+
+@catalog_app.command("lint")
+def catalog_lint() -> None:
+    """Every place where the seed contradicts itself or its §2.3 listing (exit status 0)."""
+    from amisys.catalog.lint import lint
+
+    findings = lint(_catalog())
+    for f in findings:
+        line = f"line {f.seed_line}" if f.seed_line else ""
+        resolved = f"  [{f.resolution}]" if f.resolution else ""
+        typer.echo(f"{f.kind:<20} {f.where:<13} {line:<10} {f.message}{resolved}")
+    kinds: dict[str, int] = {}
+    for f in findings:
+        kinds[f.kind] = kinds.get(f.kind, 0) + 1
+    summary = ", ".join(f"{k} {n}" for k, n in kinds.items())
+    typer.echo(f"{len(findings)} findings: {summary}")
+
+
+@catalog_app.command("extract")
+def catalog_extract(
+    seed: Annotated[Path, typer.Option(help="The seed text.")] = Path("seed/000_a3045923b77694c9.txt"),
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where to write; default: the package's data folder.")
+    ] = None,
+) -> None:
+    """Regenerate interfaces.yaml and processes.yaml from the seed text."""
+    from amisys.catalog import extract
+    from amisys.catalog.loader import default_data_dir, read_file
+    from amisys.catalog.model import ActorsFile
+
+    target = out_dir or default_data_dir()
+    try:
+        actors = read_file(default_data_dir() / "actors.yaml", ActorsFile).actors
+        files = extract.extract(seed, actors)
+    except (CatalogDataError, extract.ExtractionError, OSError, ValueError) as exc:
+        raise _fail(exc) from None
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (target / name).write_text(text, encoding="utf-8")
+        out.print(f"wrote {target / name}", highlight=False)
+
+
+@app.command("requirements")
+def requirements_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/requirements"),
+) -> None:
+    """Write the requirements report: Markdown, HTML with the system diagram, CSV."""
+    from amisys.requirements.derive import Requirements
+    from amisys.requirements.report import write_report
+
+    cat = _catalog()
+    try:
+        written = write_report(cat, Requirements(cat), out_dir)
+    except (OSError, RuntimeError) as exc:
+        raise _fail(exc) from None
+    for path in written.values():
+        out.print(f"wrote {path}", highlight=False)

@@ -1,0 +1,1 @@
+"""Security requirements derived from the catalog, and the reports that show them."""
