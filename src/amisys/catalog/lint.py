@@ -163,7 +163,8 @@ def _unbalanced_text(catalog: Catalog) -> list[Finding]:
 
 def _message_kind(text: str) -> str:
     """A row's information without a leading remark such as '(Periodically sent)'."""
-    return LEADING_REMARK.sub("", text).split("(")[0].strip().lower()
+    first = text.splitlines()[0] if text else ""
+    return LEADING_REMARK.sub("", first).split("(")[0].strip().lower()
 
 
 def _rating_disagreements(catalog: Catalog) -> list[Finding]:
