@@ -89,3 +89,18 @@ def test_crosscutting_requirements(req) -> None:
     got = ids(req.crosscutting())
     assert "REQ-X-06-signature" in got
     assert "REQ-X-05-per-device-keys" in got
+
+
+def test_third_party_minimization_only_toward_the_third_party(req, catalog) -> None:
+    assert "REQ-5.1.1-r2-C-High-third-party-minimization" in ids(req.for_flow(catalog.flows_by_id["5.1.1-r2"]))
+    assert "REQ-AMI-45-C-High-third-party-minimization" in ids(req.for_interface("AMI-45"))
+    assert not any("third-party" in r for r in ids(req.for_interface("AMI-28")))
+    assert not any("third-party" in r for r in ids(req.for_flow(catalog.flows_by_id["3.1.1-r2"])))
+
+
+def test_bridges_have_requirements_of_their_own(req) -> None:
+    bridge = {r.id: r for r in req.all if r.subject == "4.1.4-b1"}
+    assert "REQ-4.1.4-b1-I-High-signature" in bridge
+    leg = bridge["REQ-4.1.4-b1-I-High-signature"].leg
+    assert (leg.interface, leg.from_, leg.to, leg.flow.id) == ("AMI-7", "dms", "lms-drms", "4.1.4-r3")
+    assert "REQ-3.4.1-b1-C-High-e2e-encryption" in ids(req.all)

@@ -4,12 +4,14 @@ A *leg* is what the runtime carries on one interface from one actor to another: 
 table row (at its resolved endpoints and protection level) and each bridge a resolution
 adds. Per flow, each C/I/A level requires the controls of that level and of the lower
 levels of its dimension. Per interface, the level is the high-water mark over the legs
-on it. Requirement ids are stable: ``REQ-<subject>-<dim>-<level>-<control>``.
+on it. Requirement ids are stable: ``REQ-<subject>-<dim>-<level>-<control>``, where the
+subject is an interface (``AMI-28``), a row (``3.1.2-r6``) or a bridge (``3.4.1-b1``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from functools import cached_property
 from importlib import resources
 from typing import Literal
@@ -27,6 +29,7 @@ class Control(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     title: str
     text: str
     nistir: list[str]
+    receivers: list[str] | None = None
 
 
 class ControlsFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,19 +49,28 @@ class Leg:
     i: Level
     a: Level
     via: str | None = None
+    bridge: int | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"{self.via}-b{self.bridge}" if self.via is not None else self.flow.id
 
     def level(self, dim: Dimension) -> Level:
         return {"C": self.c, "I": self.i, "A": self.a}[dim]
 
 
+Scope = Literal["flow", "interface", "crosscutting"]
+
+
 @dataclass(frozen=True)
 class Requirement:
     id: str
-    scope: Literal["flow", "interface", "crosscutting"]
+    scope: Scope
     subject: str
     dimension: Dimension | None
     level: Level | None
     control: Control
+    leg: Leg | None = None
 
 
 class ControlTable:
@@ -75,9 +87,18 @@ class ControlTable:
         text = (resources.files("amisys.requirements") / "controls.yaml").read_text(encoding="utf-8")
         return cls(msgspec.convert(yaml.safe_load(text), ControlsFile))
 
-    def required(self, dim: Dimension, level: Level) -> list[Control]:
-        """Controls a level demands: its own and every lower level's, lowest first."""
-        picked = [c for c in self.controls.values() if c.dimension == dim and c.level <= level]
+    def required(self, dim: Dimension, level: Level, receivers: Iterable[str] = ()) -> list[Control]:
+        """Controls a level demands: its own and every lower level's, lowest first.
+
+        A control limited to some receivers (third-party minimization) applies only to
+        legs toward one of them.
+        """
+        toward = set(receivers)
+        picked = [
+            c
+            for c in self.controls.values()
+            if c.dimension == dim and c.level <= level and (c.receivers is None or toward & set(c.receivers))
+        ]
         return sorted(picked, key=lambda c: c.level.rank)
 
 
@@ -101,7 +122,7 @@ class Requirements:
             levels = {d: cat.protection_level(flow, d) for d in DIMENSIONS}
             out.append(Leg(flow, hop.interface, hop.from_, hop.to, levels["C"], levels["I"], levels["A"]))
         for table in cat.tables:
-            for bridge in cat.bridges(table):
+            for n, bridge in enumerate(cat.bridges(table), 1):
                 rated = cat.flows_by_id[bridge.rated_as]
                 levels = {d: cat.protection_level(rated, d) for d in DIMENSIONS}
                 out.append(
@@ -114,6 +135,7 @@ class Requirements:
                         levels["I"],
                         levels["A"],
                         via=table,
+                        bridge=n,
                     )
                 )
         return out
@@ -134,20 +156,32 @@ class Requirements:
             return None
         return {d: max(leg.level(d) for leg in legs) for d in DIMENSIONS}
 
-    def for_levels(self, subject: str, scope: str, levels: dict[Dimension, Level]) -> list[Requirement]:
+    def receivers(self, legs: Iterable[Leg]) -> set[str]:
+        return {leg.to for leg in legs}
+
+    def for_levels(
+        self, subject: str, scope: Scope, levels: dict[Dimension, Level], receivers: Iterable[str]
+    ) -> list[Requirement]:
+        toward = set(receivers)
         return [
-            Requirement(f"REQ-{subject}-{d}-{levels[d].value}-{c.id}", scope, subject, d, levels[d], c)  # type: ignore[arg-type]
+            Requirement(f"REQ-{subject}-{d}-{levels[d].value}-{c.id}", scope, subject, d, levels[d], c)
             for d in DIMENSIONS
-            for c in self.controls.required(d, levels[d])
+            for c in self.controls.required(d, levels[d], toward)
         ]
 
+    def for_leg(self, leg: Leg) -> list[Requirement]:
+        levels = {d: leg.level(d) for d in DIMENSIONS}
+        return [replace(r, leg=leg) for r in self.for_levels(leg.subject, "flow", levels, {leg.to})]
+
     def for_flow(self, flow: Flow) -> list[Requirement]:
-        levels = {d: self.catalog.protection_level(flow, d) for d in DIMENSIONS}
-        return self.for_levels(flow.id, "flow", levels)
+        leg = next(leg for leg in self.legs if leg.flow is flow and leg.via is None)
+        return self.for_leg(leg)
 
     def for_interface(self, interface_id: str) -> list[Requirement]:
         levels = self.interface_levels(interface_id)
-        return self.for_levels(interface_id, "interface", levels) if levels else []
+        if not levels:
+            return []
+        return self.for_levels(interface_id, "interface", levels, self.receivers(self.legs_on(interface_id)))
 
     def crosscutting(self) -> list[Requirement]:
         return [
@@ -161,8 +195,8 @@ class Requirements:
         reqs: list[Requirement] = []
         for iid in self.catalog.interfaces:
             reqs.extend(self.for_interface(iid))
-        for flow in self.catalog.flows:
-            reqs.extend(self.for_flow(flow))
+        for leg in self.legs:
+            reqs.extend(self.for_leg(leg))
         reqs.extend(self.crosscutting())
         return reqs
 

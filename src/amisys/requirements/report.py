@@ -126,7 +126,9 @@ def _cia(levels: dict[Dimension, Level] | None) -> str:
     return "/".join(levels[d].value[0] for d in DIMENSIONS) if levels else "–"
 
 
-def _control_sets(req: Requirements, subject: str | None, levels: dict[Dimension, Level] | None) -> list[ControlSet]:
+def _control_sets(
+    req: Requirements, subject: str | None, levels: dict[Dimension, Level] | None, receivers: set[str]
+) -> list[ControlSet]:
     if levels is None:
         return []
     return [
@@ -134,7 +136,7 @@ def _control_sets(req: Requirements, subject: str | None, levels: dict[Dimension
             d,
             levels[d],
             f"REQ-{subject}-{d}-{levels[d].value}-" if subject else None,
-            req.controls.required(d, levels[d]),
+            req.controls.required(d, levels[d], receivers),
         )
         for d in DIMENSIONS
     ]
@@ -214,7 +216,9 @@ class _View:
                     flows=len(self.cat.flows_on(iface.id)),
                     legs=len(self.req.legs_on(iface.id)),
                     notes=self.interface_notes(iface.id),
-                    controls=_control_sets(self.req, iface.id, required),
+                    controls=_control_sets(
+                        self.req, iface.id, required, self.req.receivers(self.req.legs_on(iface.id))
+                    ),
                 )
             )
         return rows
@@ -243,7 +247,24 @@ class _View:
             seed=seed,
             required=required,
             notes=notes,
-            controls=_control_sets(self.req, flow.id, required),
+            controls=_control_sets(self.req, flow.id, required, {hop.to}),
+        )
+
+    def bridge_row(self, leg: Leg) -> FlowRow:
+        """A leg a resolution adds to the table, shown after the seed's rows."""
+        levels = {d: leg.level(d) for d in DIMENSIONS}
+        added_by = ", ".join(self.leg_resolutions(leg))
+        return FlowRow(
+            id=leg.subject,
+            row=0,
+            interface=leg.interface,
+            from_=self.name(leg.from_),
+            to=self.name(leg.to),
+            sent=leg.flow.sent,
+            seed=levels,
+            required=levels,
+            notes=[f"leg added by {added_by}, protected like {leg.flow.id}"],
+            controls=_control_sets(self.req, leg.subject, levels, {leg.to}),
         )
 
     def processes(self) -> list[ProcessBlock]:
@@ -261,6 +282,7 @@ class _View:
             )
             if block.shared_with is None:
                 block.rows = [self.flow_row(f) for f in self.cat.tables[proc.table].flows]
+                block.rows += [self.bridge_row(leg) for leg in self.req.legs if leg.via == proc.table]
             blocks.append(block)
         return blocks
 
@@ -285,7 +307,12 @@ class _View:
                     domain=DOMAINS[actor.domain],
                     interfaces=[(i, False) for i in listed] + [(i, True) for i in runtime],
                     levels=levels,
-                    controls=_control_sets(self.req, None, levels),
+                    controls=_control_sets(
+                        self.req,
+                        None,
+                        levels,
+                        self.req.receivers(leg for leg in self.req.legs if actor.id in (leg.from_, leg.to)),
+                    ),
                 )
             )
         return blocks
@@ -361,11 +388,9 @@ def _csv_rows(catalog: Catalog, requirements: Requirements) -> list[list[str]]:
     rows = []
     for r in requirements.all:
         procs = interface = from_ = to = ""
-        if r.scope == "flow":
-            flow = catalog.flows_by_id[r.subject]
-            hop = catalog.runtime_hop(flow)
-            procs = ";".join(p.id for p in catalog.processes_using(flow))
-            interface, from_, to = hop.interface, hop.from_, hop.to
+        if r.leg is not None:
+            procs = ";".join(p.id for p in catalog.processes_using(r.leg.flow))
+            interface, from_, to = r.leg.interface, r.leg.from_, r.leg.to
         rows.append(_csv_row(r, procs, interface, from_, to))
     return rows
 
