@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 OUT    ?= out/requirements
+LINTED := $(wildcard src tests bench)
 
 .PHONY: run test lint system-deps clean
 
@@ -14,8 +15,8 @@ test: $(STAMP) system-deps lint
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 $(STAMP): pyproject.toml
 	command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
