@@ -1,5 +1,5 @@
 # `make run` and `make test` each set everything up on a fresh machine.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
@@ -19,7 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINTED)
 
 $(STAMP): pyproject.toml
-	command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	$(PYTHON) -c "import sys; assert sys.version_info[:2] == (3, 11), sys.version" || { echo "amisys needs Python 3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip==25.3
 	$(BIN)/python -m pip install -q -e '.[dev]'
