@@ -203,4 +203,23 @@ def test_resolutions_join_every_disconnected_table(catalog) -> None:
 
 def test_data_folder_is_complete() -> None:
     names = sorted(p.name for p in Path(default_data_dir()).glob("*.yaml"))
-    assert names == ["actors.yaml", "crosscutting.yaml", "interfaces.yaml", "processes.yaml", "resolutions.yaml"]
+    assert names == [
+        "actors.yaml",
+        "crosscutting.yaml",
+        "interfaces.yaml",
+        "messages.yaml",
+        "processes.yaml",
+        "resolutions.yaml",
+    ]
+
+
+def test_every_row_has_message_kinds(catalog) -> None:
+    for flow in catalog.flows:
+        assert catalog.kinds(flow, "request"), flow.id
+        assert bool(catalog.kinds(flow, "reply")) == bool(flow.returned), flow.id
+    third_party = catalog.flows_by_id["5.1.1-r2"]
+    assert catalog.kinds(third_party, "reply") == {"Acknowledgement"}
+    assert catalog.kinds(catalog.flows_by_id["3.4.3-r2"], "request") == {"GetMeterReadings", "EndDeviceControls"}
+    assert catalog.kinds(catalog.flows_by_id["5.3.2-r5"], "request") == {"DERControl"}
+    assert catalog.high_impact("EndDeviceControls") and catalog.high_impact("LoadControl")
+    assert not catalog.high_impact("MeterReadings")

@@ -100,3 +100,17 @@ def test_missing_file(data: Path) -> None:
     err = _load_error(data)
     assert (err.file, err.entry) == ("resolutions.yaml", "(file)")
     assert "file not found" in err.problem
+
+
+def test_information_text_without_kinds(data: Path) -> None:
+    _edit(data / "messages.yaml", "- text: Battery status\n  kinds:\n  - BatteryStatus\n", "")
+    err = _load_error(data)
+    assert (err.file, err.entry) == ("messages.yaml", "information")
+    assert "no kinds for 3.6.3-r1 sent text 'Battery status'" in err.problem
+
+
+def test_unknown_noun(data: Path) -> None:
+    _edit(data / "messages.yaml", "  - BatteryStatus\n", "  - BatteryState\n")
+    err = _load_error(data)
+    assert err.file == "messages.yaml"
+    assert "unknown noun 'BatteryState'; nearest: BatteryStatus" in err.problem

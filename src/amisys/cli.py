@@ -13,10 +13,12 @@ from rich.table import Table
 
 from amisys.catalog import Catalog, CatalogDataError, UnknownIdError, load
 from amisys.catalog.model import DIMENSIONS
+from amisys.security.audit_cli import audit_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="amisys: the AMI system of the seed.")
 catalog_app = typer.Typer(no_args_is_help=True, help="The seed as data: look-ups, export and lint.")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(audit_app, name="audit")
 
 out = Console(soft_wrap=False)
 err = Console(stderr=True)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from amisys.catalog.loader import DATA_FILES, CatalogDataError, default_data_dir, read_file
 from amisys.catalog.model import (
@@ -23,13 +24,17 @@ from amisys.catalog.model import (
     Flow,
     Hop,
     Interface,
+    KindOverride,
     Level,
+    MessagesFile,
+    Noun,
     Process,
     Resolution,
     Section,
     Table,
 )
 
+Direction = Literal["request", "reply"]
 _IFACE_QUERY = re.compile(r"^(?:AMI)?[\s_-]*0*(\d+)$", re.IGNORECASE)
 
 
@@ -64,6 +69,7 @@ class Catalog:
         dr_subfunctions: list[DRSubfunction],
         crosscutting: list[CrossCutting],
         resolutions: list[Resolution],
+        messages: MessagesFile,
         seed_sha256: str,
     ) -> None:
         self.actors = {a.id: a for a in actors}
@@ -74,6 +80,9 @@ class Catalog:
         self.dr_subfunctions = dr_subfunctions
         self.crosscutting = crosscutting
         self.resolutions = resolutions
+        self.nouns: dict[str, Noun] = {n.id: n for n in messages.nouns}
+        self._information = {i.text: i.kinds for i in messages.information}
+        self._overrides: dict[str, KindOverride] = {o.flow: o for o in messages.overrides}
         self.seed_sha256 = seed_sha256
 
     # -- loading -------------------------------------------------------------------
@@ -97,8 +106,10 @@ class Catalog:
             dr_subfunctions=procs.dr_subfunctions,
             crosscutting=files["crosscutting.yaml"].crosscutting,
             resolutions=files["resolutions.yaml"].resolutions,
+            messages=files["messages.yaml"],
             seed_sha256=procs.seed_sha256,
         )
+        catalog._validate_messages(files["messages.yaml"])
         catalog._validate(
             actors=files["actors.yaml"].actors,
             interfaces=ifaces.interfaces,
@@ -176,6 +187,43 @@ class Catalog:
                 raise CatalogDataError(
                     "crosscutting.yaml", f"crosscutting[{k}] ({x.id})", f"section {x.section!r} does not exist"
                 )
+
+    def _validate_messages(self, messages: MessagesFile) -> None:
+        _unique("messages.yaml", "nouns", [n.id for n in messages.nouns])
+        _unique("messages.yaml", "information", [i.text for i in messages.information])
+        _unique("messages.yaml", "overrides", [o.flow for o in messages.overrides])
+        for k, info in enumerate(messages.information):
+            for noun in info.kinds:
+                if noun not in self.nouns:
+                    where = f"information[{k}] ({info.text.splitlines()[0]!r})"
+                    raise CatalogDataError(
+                        "messages.yaml", where, str(UnknownIdError("noun", noun, _nearest(noun, self.nouns)))
+                    )
+        for k, over in enumerate(messages.overrides):
+            where = f"overrides[{k}] ({over.flow})"
+            if over.flow not in self.flows_by_id:
+                raise CatalogDataError("messages.yaml", where, f"unknown flow {over.flow!r}")
+            for noun in (over.request or []) + (over.reply or []):
+                if noun not in self.nouns:
+                    raise CatalogDataError("messages.yaml", where, f"unknown noun {noun!r}")
+        for flow in self.flows:
+            for column, text in (("sent", flow.sent), ("returned", flow.returned)):
+                if text and text not in self._information:
+                    raise CatalogDataError(
+                        "messages.yaml", "information", f"no kinds for {flow.id} {column} text {text!r}"
+                    )
+
+    def kinds(self, flow: Flow, direction: Direction) -> frozenset[str]:
+        """Nouns a row allows: ``request`` from its sender, ``reply`` from its receiver."""
+        over = self._overrides.get(flow.id)
+        chosen = getattr(over, direction) if over else None
+        if chosen is None:
+            text = flow.sent if direction == "request" else flow.returned
+            chosen = self._information.get(text, []) if text else []
+        return frozenset(chosen)
+
+    def high_impact(self, noun: str) -> bool:
+        return self.nouns[noun].high_impact
 
     def _known_actor(self, file: str, where: str, actor_id: str) -> None:
         if actor_id not in self.actors:

@@ -18,6 +18,7 @@ from amisys.catalog.model import (
     ActorsFile,
     CrossCuttingFile,
     InterfacesFile,
+    MessagesFile,
     ProcessesFile,
     ResolutionsFile,
 )
@@ -30,6 +31,7 @@ DATA_FILES: dict[str, type] = {
     "processes.yaml": ProcessesFile,
     "crosscutting.yaml": CrossCuttingFile,
     "resolutions.yaml": ResolutionsFile,
+    "messages.yaml": MessagesFile,
 }
 _PATH_STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(\d+)\]")
 

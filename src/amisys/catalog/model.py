@@ -177,6 +177,37 @@ class Resolution(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_
     rationale: str
 
 
+class Noun(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A kind of message, named as the field's standard names it."""
+
+    id: str
+    standard: str
+    high_impact: bool
+    description: str
+
+
+class Information(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The message kinds one Information Sent / Returned text of the seed may carry."""
+
+    text: str
+    kinds: list[str]
+
+
+class KindOverride(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Kinds of one row where its text alone says too much or too little."""
+
+    flow: str
+    request: list[str] | None = None
+    reply: list[str] | None = None
+    why: str
+
+
+class MessagesFile(msgspec.Struct, forbid_unknown_fields=True):
+    nouns: list[Noun]
+    information: list[Information]
+    overrides: list[KindOverride]
+
+
 class ActorsFile(msgspec.Struct, forbid_unknown_fields=True):
     actors: list[Actor]
 
