@@ -1,0 +1,1 @@
+"""Identities, message protection, authorization and audit: the one path every message travels."""
