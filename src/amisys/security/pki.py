@@ -92,6 +92,7 @@ class Pki:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._revoked_serials: dict[int, dt.datetime] = {}
+        self._chain_ok: set[bytes] = set()  # signature checks are costly and a certificate never changes
         self.root_key = ec.generate_private_key(ec.SECP256R1())
         self.root_certificate = self._ca_certificate("amisys root CA", self.root_key, None, None, path_length=1)
         self.issuing_key = ec.generate_private_key(ec.SECP256R1())
@@ -252,12 +253,15 @@ class Pki:
 
     def validate(self, cert: x509.Certificate) -> None:
         """Chain to the issuing CA, validity period and revocation."""
-        try:
-            cert.verify_directly_issued_by(self.issuing_certificate)
-        except (ValueError, TypeError) as exc:
-            raise IdentityError(f"certificate not issued by the utility's issuing CA: {exc}") from None
-        except Exception as exc:
-            raise IdentityError(f"certificate signature invalid: {exc.__class__.__name__}") from None
+        fingerprint = cert.fingerprint(hashes.SHA256())
+        if fingerprint not in self._chain_ok:
+            try:
+                cert.verify_directly_issued_by(self.issuing_certificate)
+            except (ValueError, TypeError) as exc:
+                raise IdentityError(f"certificate not issued by the utility's issuing CA: {exc}") from None
+            except Exception as exc:
+                raise IdentityError(f"certificate signature invalid: {exc.__class__.__name__}") from None
+            self._chain_ok.add(fingerprint)
         now = self._clock()
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             raise IdentityError(f"certificate {cert.serial_number:x} outside its validity period")
