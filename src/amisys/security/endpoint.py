@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -32,6 +32,7 @@ from amisys.security.pki import Identity, IdentityError, Pki
 from amisys.security.policy import LegRule, Policy, Unauthorized
 from amisys.security.replay import Counter, ReplayError, ReplayGuard
 
+_LANES = {level: Lane.for_availability(level.value) for level in Level}
 REFUSALS = (env.EnvelopeError, IdentityError, Unauthorized, ReplayError, PayloadError, CommandRefused)
 
 
@@ -109,8 +110,12 @@ class SecureEndpoint:
         return ring
 
     def _key(self, my_epoch: int, peer: str, peer_epoch: int, purpose: str) -> bytes:
-        cert = self.ctx.pki.certificate(peer, peer_epoch)
-        return self._ring(my_epoch).pair_key(peer, peer_epoch, cert, purpose)
+        """The pair key with a peer, refused unless the peer's epoch is trusted right now."""
+        pki = self.ctx.pki
+        pki.check(peer, peer_epoch)
+        ring = self._ring(my_epoch)
+        key = ring.cached(peer, peer_epoch, purpose)
+        return key if key is not None else ring.pair_key(peer, peer_epoch, pki.certificate(peer, peer_epoch), purpose)
 
     def _cipher(self, key: bytes) -> AESGCM:
         cipher = self._ciphers.get(key)
@@ -146,13 +151,13 @@ class SecureEndpoint:
             raise Unauthorized(f"flow {flow} is not part of process {process}")
         rules = [rule] + [policy.rule(subject, direction) for subject in via]
         levels = policy.levels(rules)
-        lane = Lane.for_availability(levels["A"].value)
+        lane = _LANES[levels["A"]]
         destination = destination or to
         dest_epoch = pki.current_epoch(destination)
         header = env.Header(
             verb=verb,
             noun=noun,
-            message_id=uuid.uuid4().hex,
+            message_id=os.urandom(16).hex(),
             correlation_id=correlation_id,
             timestamp_ns=self.ctx.clock_ns(),
             source=self.address,
@@ -343,9 +348,9 @@ class SecureEndpoint:
             env.check_last_hop(sealed, self._key(hop.receiver_epoch, hop.sender, hop.sender_epoch, "mac"))
             self.replay.check(hop.sender, hop.lane, hop.counter, hop.timestamp_ns)
             records.append((hop.sender, hop.lane, hop.counter))
-        source_cert = pki.certificate(h.source, h.source_epoch)
+        pki.check(h.source, h.source_epoch)
         if levels["I"] >= Level.HIGH:
-            env.verify_signature(sealed, source_cert.public_key())  # type: ignore[arg-type]
+            env.verify_signature(sealed, pki.certificate(h.source, h.source_epoch).public_key())  # type: ignore[arg-type]
             controls.append("signature")
         required = env.MODE_AEAD if levels["C"] >= Level.MEDIUM else env.MODE_MAC
         if sealed.mode != required:

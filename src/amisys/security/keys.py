@@ -80,6 +80,9 @@ class KeyRing:
         self._cache: dict[tuple[str, int, int, str], bytes] = {}
         self._lock = threading.Lock()
 
+    def cached(self, peer: str, peer_epoch: int, purpose: str) -> bytes | None:
+        return self._cache.get((peer, self.identity.epoch, peer_epoch, purpose))
+
     def pair_key(self, peer: str, peer_epoch: int, peer_cert: x509.Certificate, purpose: str) -> bytes:
         """The key this identity shares with ``peer`` for ``purpose`` ("aead" or "mac")."""
         length = KEY_BYTES[purpose]

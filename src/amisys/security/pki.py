@@ -65,6 +65,7 @@ class Identity:
 class _Entry:
     role: str
     certificates: dict[int, x509.Certificate] = field(default_factory=dict)
+    windows: dict[int, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
     current: int = 0
     retired: set[int] = field(default_factory=set)
     revoked: bool = False
@@ -189,6 +190,7 @@ class Pki:
         key = ec.generate_private_key(ec.SECP256R1())
         cert = self._issue_certificate(name, entry.role, epoch, key)
         entry.certificates[epoch] = cert
+        entry.windows[epoch] = (cert.not_valid_before_utc, cert.not_valid_after_utc)
         entry.current = epoch
         return Identity(name=name, role=entry.role, epoch=epoch, private_key=key, certificate=cert)
 
@@ -240,16 +242,29 @@ class Pki:
     def current_epoch(self, name: str) -> int:
         return self._live(name).current
 
-    def certificate(self, name: str, epoch: int) -> x509.Certificate:
-        """The certificate of a live epoch, checked against the issuing CA and the clock."""
-        entry = self._live(name)
-        cert = entry.certificates.get(epoch)
-        if cert is None:
+    def check(self, name: str, epoch: int) -> None:
+        """Is this epoch of this name trusted now? Raises if unknown, revoked, retired or expired.
+
+        The directory's own certificates were signed by its issuing CA when issued, so
+        this per-message check is lookups only; :meth:`validate` checks a foreign one.
+        """
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UnknownIdentity(f"no identity {name!r} in the utility's directory")
+        if entry.revoked:
+            raise RevokedIdentity(f"identity {name!r} is revoked ({entry.reason})")
+        window = entry.windows.get(epoch)
+        if window is None:
             raise UnknownIdentity(f"identity {name!r} has no key epoch {epoch}")
         if epoch in entry.retired:
             raise RevokedIdentity(f"key epoch {epoch} of {name!r} was retired by rotation")
-        self.validate(cert)
-        return cert
+        if not window[0] <= self._clock() <= window[1]:
+            raise IdentityError(f"certificate of {name!r} epoch {epoch} is outside its validity period")
+
+    def certificate(self, name: str, epoch: int) -> x509.Certificate:
+        """The certificate of a live epoch."""
+        self.check(name, epoch)
+        return self._entries[name].certificates[epoch]
 
     def validate(self, cert: x509.Certificate) -> None:
         """Chain to the issuing CA, validity period and revocation."""

@@ -40,6 +40,7 @@ class Policy:
     def __init__(self, catalog: Catalog, requirements: Requirements | None = None) -> None:
         self.catalog = catalog
         self._rules: dict[tuple[str, str], LegRule] = {}
+        self._levels: dict[tuple[LegRule, ...], dict[Dimension, Level]] = {}
         for leg in (requirements or Requirements(catalog)).legs:
             for direction in ("request", "reply"):
                 sender, receiver = (leg.from_, leg.to) if direction == "request" else (leg.to, leg.from_)
@@ -86,4 +87,9 @@ class Policy:
         return self.catalog.process(process_id).table
 
     def levels(self, rules: list[LegRule]) -> dict[Dimension, Level]:
-        return {d: max(r.level(d) for r in rules) for d in DIMENSIONS}
+        """High-water C/I/A over the legs a message travels (cached: the set of legs is small)."""
+        key = tuple(rules)
+        found = self._levels.get(key)
+        if found is None:
+            found = self._levels[key] = {d: max(r.level(d) for r in rules) for d in DIMENSIONS}
+        return found
