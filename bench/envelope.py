@@ -22,19 +22,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from cryptography.hazmat.primitives import hashes, hmac  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from amisys.bus import InProcessBus  # noqa: E402
-from amisys.catalog import Level, load  # noqa: E402
-from amisys.messages import cim, encode  # noqa: E402
-from amisys.messages.examples import SAMPLES  # noqa: E402
-from amisys.security import envelope as env  # noqa: E402
-from amisys.security.audit import AuditLog  # noqa: E402
-from amisys.security.endpoint import SecureEndpoint, SecurityContext  # noqa: E402
-from amisys.security.pki import Pki  # noqa: E402
-from amisys.security.policy import Policy  # noqa: E402
+from amisys.bus import InProcessBus
+from amisys.catalog import Level, load
+from amisys.messages import cim, encode
+from amisys.messages.examples import SAMPLES
+from amisys.security import envelope as env
+from amisys.security.audit import AuditLog
+from amisys.security.endpoint import SecureEndpoint, SecurityContext
+from amisys.security.pki import Pki
+from amisys.security.policy import Policy
 
 T0 = 1_767_225_600_000_000_000
 LEVELS = [  # (label, flow, direction, sender role, receiver role, noun)
@@ -132,10 +132,7 @@ def primitive_rates(body: bytes, aead: bool, signed: bool, seconds: float) -> tu
         return h.finalize()
 
     def p_seal() -> None:
-        if aead:
-            out = cipher.encrypt(os.urandom(12), body, aad)
-        else:
-            out = mac()
+        out = cipher.encrypt(os.urandom(12), body, aad) if aead else mac()
         if signed:
             signer.sign(aad + out, ec.ECDSA(hashes.SHA256()))
 
@@ -160,7 +157,8 @@ def main() -> None:
         f"Python {platform.python_version()}, one core used"
     )
     print(
-        f"{'level':14} {'payload':>12} {'seal/s':>9} {'prim/s':>9} {'ratio':>6}   {'open/s':>9} {'prim/s':>9} {'ratio':>6}"
+        f"{'level':14} {'payload':>12} {'seal/s':>9} {'prim/s':>9} {'ratio':>6}"
+        f"   {'open/s':>9} {'prim/s':>9} {'ratio':>6}"
     )
     worst = 0.0
     for label, flow, direction, a, b, noun in LEVELS:
