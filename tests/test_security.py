@@ -675,3 +675,44 @@ def test_envelope_decode_refuses_with_a_clear_error(data: bytes) -> None:
         env.decode(data)
     except env.EnvelopeError as exc:
         assert str(exc)
+
+
+# -- A-High failover --------------------------------------------------------------------------------
+
+
+def test_seed_names_the_alternate_paths() -> None:
+    alt = CATALOG.alternates(CATALOG.flows_by_id["4.2.2-r1"])
+    assert [f.id for f in alt] == ["4.2.2-r3"]
+    assert [f.id for f in CATALOG.alternates(CATALOG.flows_by_id["4.3.1-r1"])] == ["4.3.1-r4"]
+    assert CATALOG.alternates(CATALOG.flows_by_id["3.1.1-r1"]) == []
+
+
+def test_scram_fails_over_to_the_alternate_path_when_the_headend_is_down() -> None:
+    async def main() -> None:
+        net = Net()
+        lms = net.add("lms-drms")
+        net.add("ami-headend")
+        net.add("esi-han-gateway:1", "esi-han-gateway")
+        await net.bus.start()
+        for name in ("lms-drms", "esi-han-gateway:1"):
+            await net.endpoints[name].start()  # the headend is down: never subscribes
+        net.records.open("emergency", "EM-5", "operator:alice")
+        outcome = await lms.send_with_failover(
+            "ami-headend",
+            timeout=0.2,
+            flow="4.2.2-r1",
+            noun="LoadControl",
+            payload=SAMPLES["LoadControl"],
+            process="4.2.2",
+            authority="EM-5",
+            destination="esi-han-gateway:1",
+            via=["4.2.2-r2"],
+        )
+        assert outcome.decision == "accepted" and outcome.reason == "via AMI-27"
+        (got,) = net.inbox["esi-han-gateway:1"]
+        assert (got.header.interface, got.header.flow, got.header.lane) == ("AMI-27", "4.2.2-r3", int(Lane.HIGH))
+        failover = [r for r in net.audit.records() if r.decision == "failover"]
+        assert failover and failover[0].actor == "lms-drms"
+        assert "ami-headend did not accept within 0.2 s; resent on AMI-27 (4.2.2-r3)" in failover[0].reason
+
+    run(main())

@@ -35,6 +35,7 @@ from amisys.catalog.model import (
 )
 
 Direction = Literal["request", "reply"]
+_ALTERNATIVE = re.compile(r"alternative to (.+)$")
 _IFACE_QUERY = re.compile(r"^(?:AMI)?[\s_-]*0*(\d+)$", re.IGNORECASE)
 
 
@@ -273,6 +274,19 @@ class Catalog:
 
     def flows_of(self, process_id: str) -> list[Flow]:
         return self.tables[self.process(process_id).table].flows
+
+    def alternates(self, flow: Flow) -> list[Flow]:
+        """Rows of the same table that the seed names as the alternative path for this row's interface.
+
+        E.g. 4.2.2 row 3, "AMI-27 (non-AMI alternative to AMI-12/ AMI-29)", for rows on AMI-12 or AMI-29.
+        """
+        found = []
+        for other in self.tables[flow.table].flows:
+            m = _ALTERNATIVE.search(other.note or "")
+            named = {f"AMI-{int(n)}" for n in re.findall(r"AMI-\s*0*(\d+)", m.group(1))} if m else set()
+            if flow.interface in named:
+                found.append(other)
+        return found
 
     def processes_using(self, flow: Flow) -> list[Process]:
         return [p for p in self.processes.values() if p.table == flow.table]

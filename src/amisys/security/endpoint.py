@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from amisys.bus import Bus, Delivery, Lane, Outcome
+from amisys.bus import Bus, Delivery, Lane, Outcome, RequestTimeout
 from amisys.catalog import Catalog, Level
 from amisys.messages import PayloadError
 from amisys.messages import decode as decode_payload
@@ -226,6 +226,52 @@ class SecureEndpoint:
             data=env.to_bytes(sealed),
         )
         await self.bus.publish(delivery)
+
+    async def send_with_failover(self, to: str, *, timeout: float, **message: object) -> Outcome:
+        """Send, and if the first hop has not accepted within ``timeout`` (the lane's deadline),
+        resend straight to the destination on the alternate path the seed names for the row
+        (e.g. AMI-27 for AMI-12/AMI-29). The failover is audited."""
+        sealed, rule, lane = self.seal(to, **message)  # type: ignore[arg-type]
+        header = env._HEADER_DECODER.decode(sealed.header)
+        reason = await self._request(sealed, header, to, rule, lane, timeout)
+        if reason is None:
+            return Outcome("accepted")
+        flow = self.ctx.catalog.flows_by_id.get(str(message["flow"]))
+        alternates = self.ctx.catalog.alternates(flow) if flow else []
+        if not alternates:
+            self._audit(header, "undelivered", reason)
+            return Outcome("undeliverable", reason=reason)
+        destination = str(message.get("destination") or to)
+        alternate = alternates[0]
+        self._audit(header, "failover", f"{reason}; resent on {alternate.interface} ({alternate.id})")
+        retry = message | {"flow": alternate.id, "destination": None, "via": ()}
+        sealed, rule, lane = self.seal(destination, **retry)  # type: ignore[arg-type]
+        header = env._HEADER_DECODER.decode(sealed.header)
+        reason = await self._request(sealed, header, destination, rule, lane, timeout)
+        if reason is not None:
+            self._audit(header, "undelivered", reason)
+            return Outcome("undeliverable", reason=reason)
+        return Outcome("accepted", reason=f"via {alternate.interface}")
+
+    async def _request(
+        self, sealed: env.Sealed, header: env.Header, to: str, rule: LegRule, lane: Lane, timeout: float
+    ) -> str | None:
+        """Deliver and wait for the receiver's decision; None if accepted, else why not."""
+        delivery = Delivery(
+            message_id=header.message_id,
+            interface=rule.interface,
+            sender=self.address,
+            recipient=to,
+            process=header.process,
+            kind=f"{header.verb} {header.noun}",
+            lane=lane,
+            data=env.to_bytes(sealed),
+        )
+        try:
+            outcome = await self.bus.request(delivery, timeout)
+        except RequestTimeout:
+            return f"{to} did not accept within {timeout:g} s"
+        return None if outcome.decision == "accepted" else f"{to} answered {outcome.decision}: {outcome.reason}"
 
     async def request(self, to: str, timeout: float = 5.0, **kwargs: object) -> Opened:
         """Send and wait for the reply message (direction ``reply``) that correlates with it."""
