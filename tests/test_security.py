@@ -490,6 +490,21 @@ def test_slow_drip_trips_the_sliding_window() -> None:
 # -- relays ------------------------------------------------------------------------------------
 
 
+async def send_reading_via_headend(net: Net) -> None:
+    """Meter readings returned to the MDMS through the headend (3.1.1 rows 2 then 1)."""
+    await net.endpoints["meter:1"].send(
+        "ami-headend",
+        flow="3.1.1-r2",
+        direction="reply",
+        noun="MeterReadings",
+        payload=reading(),
+        process="3.1.1",
+        destination="mdms",
+        via=["3.1.1-r1"],
+    )
+    await net.settle()
+
+
 def test_reading_relayed_end_to_end_through_the_headend() -> None:
     async def main() -> None:
         net = pair()
@@ -502,17 +517,7 @@ def test_reading_relayed_end_to_end_through_the_headend() -> None:
 
         hub.handler = relay
         await net.start()
-        await net.endpoints["meter:1"].send(
-            "ami-headend",
-            flow="3.1.1-r2",
-            direction="reply",
-            noun="MeterReadings",
-            payload=reading(),
-            process="3.1.1",
-            destination="mdms",
-            via=["3.1.1-r1"],
-        )
-        await net.settle()
+        await send_reading_via_headend(net)
         (seen,) = relayed
         assert seen.relay and not isinstance(seen.payload, cim.MeterReadings)
         assert "signature" in seen.controls
@@ -535,17 +540,7 @@ def test_relay_cannot_alter_what_it_forwards() -> None:
 
         hub.handler = tamper
         await net.start()
-        await net.endpoints["meter:1"].send(
-            "ami-headend",
-            flow="3.1.1-r2",
-            direction="reply",
-            noun="MeterReadings",
-            payload=reading(),
-            process="3.1.1",
-            destination="mdms",
-            via=["3.1.1-r1"],
-        )
-        await net.settle()
+        await send_reading_via_headend(net)
         refused(net, "mdms", "originator signature invalid")
         assert net.inbox["mdms"] == []
 

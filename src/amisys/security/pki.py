@@ -80,6 +80,22 @@ def _name(common: str, unit: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
+def _key_usage(**allowed: bool) -> x509.KeyUsage:
+    """KeyUsage with only the named usages set."""
+    usages = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
+    return x509.KeyUsage(**{u: allowed.get(u, False) for u in usages})
+
+
 class Pki:
     """Root CA, issuing CA and the directory of every identity's certificates and status."""
 
@@ -120,20 +136,7 @@ class Pki:
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + self._validity * 2)
             .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
         )
         return builder.sign(issuer_key or key, hashes.SHA256())
 
@@ -149,18 +152,7 @@ class Pki:
             .not_valid_after(now + self._validity)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=True,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=True,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
+                _key_usage(digital_signature=True, content_commitment=True, key_agreement=True), critical=True
             )
             .add_extension(
                 x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"amisys:{name}#{epoch}")]), False
