@@ -711,3 +711,14 @@ def test_scram_fails_over_to_the_alternate_path_when_the_headend_is_down() -> No
         assert "ami-headend did not accept within 0.2 s; resent on AMI-27 (4.2.2-r3)" in failover[0].reason
 
     run(main())
+
+
+def test_refusal_at_the_sender_is_audited() -> None:
+    net = pair()
+    with pytest.raises(Unauthorized):
+        net.endpoints["cis"].seal(
+            "meter:1", flow="3.4.3-r2", noun="EndDeviceControls", payload=disconnect(), process="3.4.3"
+        )
+    record = net.last_audit("cis")
+    assert (record.decision, record.process, record.detail["to"]) == ("refused", "3.4.3", "meter:1")
+    assert "cis may not send requests of flow 3.4.3-r2" in record.reason

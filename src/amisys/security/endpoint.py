@@ -144,11 +144,23 @@ class SecureEndpoint:
         destination: str | None = None,
         via: Iterable[str] = (),
     ) -> tuple[env.Sealed, LegRule, Lane]:
-        """Seal a message for its first leg; ``via`` names the flows relays will forward it on."""
+        """Seal a message for its first leg; ``via`` names the flows relays will forward it on.
+
+        A message the catalog does not allow is refused here already, and audited.
+        """
         pki, policy = self.ctx.pki, self.ctx.policy
-        rule = policy.authorize(flow, direction, policy.rule(flow, direction).interface, self.role, pki.role(to), noun)
-        if rule.table != policy.flows_of(process):
-            raise Unauthorized(f"flow {flow} is not part of process {process}")
+        try:
+            rule = policy.authorize(
+                flow, direction, policy.rule(flow, direction).interface, self.role, pki.role(to), noun
+            )
+            if rule.table != policy.flows_of(process):
+                raise Unauthorized(f"flow {flow} is not part of process {process}")
+            pki.check(to, pki.current_epoch(to))
+            if destination:
+                pki.check(destination, pki.current_epoch(destination))
+        except REFUSALS as exc:
+            self._audit_refusal(process, "", "", exc, detail={"to": to, "flow": flow, "noun": noun})
+            raise
         rules = [rule] + [policy.rule(subject, direction) for subject in via]
         levels = policy.levels(rules)
         lane = _LANES[levels["A"]]
@@ -203,11 +215,7 @@ class SecureEndpoint:
 
     async def send(self, to: str, **kwargs: object) -> str:
         """Seal and publish; returns the message id. Refusals raise and are audited."""
-        try:
-            sealed, rule, lane = self.seal(to, **kwargs)  # type: ignore[arg-type]
-        except REFUSALS as exc:
-            self._audit_refusal(str(kwargs.get("process", "")), "", "", exc, detail={"to": to})
-            raise
+        sealed, rule, lane = self.seal(to, **kwargs)  # type: ignore[arg-type]
         header = env._HEADER_DECODER.decode(sealed.header)
         await self._publish(sealed, header.message_id, to, header.process, f"{header.verb} {header.noun}", rule, lane)
         return header.message_id
