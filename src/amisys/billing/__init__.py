@@ -1,0 +1,1 @@
+"""Tariffs, billing cycles and bills."""
