@@ -16,7 +16,7 @@ NS = 1_000_000_000
 
 @dataclass(frozen=True)
 class PeriodRule:
-    """``period`` applies on ``days`` ("weekday"/"weekend") from ``start_hour`` to ``end_hour`` (local, end excluded)."""
+    """``period`` applies on ``days`` ("weekday"/"weekend") from ``start_hour`` to ``end_hour`` (local, end out)."""
 
     period: str
     days: frozenset[str]
