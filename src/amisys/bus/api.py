@@ -101,6 +101,10 @@ class Delivery:
     correlation_id: str | None = None
     deadline_s: float | None = None
     """Overrides the lane's deadline for this delivery."""
+    flow: str = ""
+    """The catalog leg (row or bridge id) the delivery realizes, for the trace."""
+    direction: str = ""
+    """"request" (the row's Information Sent) or "reply" (its Information Returned)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lane", Lane(self.lane))
@@ -144,6 +148,8 @@ class TraceRecord:
     reason: str | None
     attempts: int
     latency_s: float
+    flow: str = ""
+    direction: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +305,8 @@ class Bus(abc.ABC):
             reason=reason,
             attempts=attempts,
             latency_s=latency_s,
+            flow=delivery.flow,
+            direction=delivery.direction,
         )
         self._trace.append(record)
         _notify(self._trace_callbacks, record)

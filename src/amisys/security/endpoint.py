@@ -220,10 +220,10 @@ class SecureEndpoint:
         await self._publish(sealed, header.message_id, to, header.process, f"{header.verb} {header.noun}", rule, lane)
         return header.message_id
 
-    async def _publish(
+    def _delivery(
         self, sealed: env.Sealed, message_id: str, to: str, process: str, kind: str, rule: LegRule, lane: Lane
-    ) -> None:
-        delivery = Delivery(
+    ) -> Delivery:
+        return Delivery(
             message_id=message_id,
             interface=rule.interface,
             sender=self.address,
@@ -232,8 +232,14 @@ class SecureEndpoint:
             kind=kind,
             lane=lane,
             data=env.to_bytes(sealed),
+            flow=rule.subject,
+            direction=rule.direction,
         )
-        await self.bus.publish(delivery)
+
+    async def _publish(
+        self, sealed: env.Sealed, message_id: str, to: str, process: str, kind: str, rule: LegRule, lane: Lane
+    ) -> None:
+        await self.bus.publish(self._delivery(sealed, message_id, to, process, kind, rule, lane))
 
     async def send_with_failover(self, to: str, *, timeout: float, **message: object) -> Outcome:
         """Send, and if the first hop has not accepted within ``timeout`` (the lane's deadline),
@@ -265,15 +271,8 @@ class SecureEndpoint:
         self, sealed: env.Sealed, header: env.Header, to: str, rule: LegRule, lane: Lane, timeout: float
     ) -> str | None:
         """Deliver and wait for the receiver's decision; None if accepted, else why not."""
-        delivery = Delivery(
-            message_id=header.message_id,
-            interface=rule.interface,
-            sender=self.address,
-            recipient=to,
-            process=header.process,
-            kind=f"{header.verb} {header.noun}",
-            lane=lane,
-            data=env.to_bytes(sealed),
+        delivery = self._delivery(
+            sealed, header.message_id, to, header.process, f"{header.verb} {header.noun}", rule, lane
         )
         try:
             outcome = await self.bus.request(delivery, timeout)
