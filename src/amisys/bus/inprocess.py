@@ -191,6 +191,12 @@ class InProcessBus(Bus):
 
     # --- monitoring --------------------------------------------------------------------------------------
 
+    def busy(self) -> int:
+        """Deliveries accepted for a subscribed recipient whose handler has not yet decided."""
+        return sum(
+            1 for e in self._live if (box := self._mailboxes.get(e.delivery.recipient)) and box.handler is not None
+        )
+
     def health(self) -> dict[str, RecipientHealth]:
         return {
             address: RecipientHealth(

@@ -412,8 +412,11 @@ class SecureEndpoint:
                 f" envelope is {'encrypted' if sealed.mode == env.MODE_AEAD else 'plaintext with a MAC'}"
             )
         if relay:
-            if levels["I"] >= Level.MEDIUM:
-                controls += ["message-authentication", "replay-defence"]
+            # The hop seal was checked (MAC under the pair key, counter, freshness) and the
+            # envelope's protection mode is the one the flow demands; the body stays unread.
+            controls += ["message-authentication", "replay-defence", "per-device-keys"]
+            if required == env.MODE_AEAD:
+                controls += ["hop-encryption", "e2e-encryption"]
             opened = Opened(h, _Unread(), sealed, tuple(controls), relay=True)
             return opened, records
         purpose = "aead" if required == env.MODE_AEAD else "mac"

@@ -1,0 +1,1 @@
+"""Simulation: clock, fleet, load shapes, faults and attacks."""
