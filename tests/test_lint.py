@@ -111,8 +111,14 @@ def test_no_other_kinds(findings) -> None:
     assert set(findings) == {
         "endpoint-mismatch", "actor-not-listed", "actor-spelling", "listing-spelling", "interface-numbering",
         "rating-spelling", "unbalanced-text", "rating-disagreement", "rating-within-table",
-        "disconnected-table", "unused-interface", "shared-table",
+        "disconnected-table", "reversed-report", "unused-interface", "shared-table",
     }  # fmt: skip
+
+
+def test_reversed_report(findings) -> None:
+    (f,) = findings["reversed-report"]
+    assert (f.table, f.row, f.resolution) == ("3.6.3", 1, "RES-15")
+    assert "against the direction of 3.6.1, 3.6.2" in f.message
 
 
 def test_cli_prints_findings_and_exits_zero(findings) -> None:

@@ -48,6 +48,7 @@ def lint(catalog: Catalog) -> list[Finding]:
         _rating_disagreements,
         _rating_within_table,
         _disconnected_tables,
+        _reversed_reports,
         _unused_interfaces,
         _shared_tables,
     ):
@@ -237,6 +238,28 @@ def _disconnected_tables(catalog: Catalog) -> list[Finding]:
                     _resolution_for(catalog, table=table.id),
                 )
             )
+    return out
+
+
+def _reversed_reports(catalog: Catalog) -> list[Finding]:
+    """A one-way row running against every row of its section on the same interface."""
+    out = []
+    for flow in catalog.flows:
+        if flow.returned:
+            continue
+        section = flow.table.rsplit(".", 1)[0]
+        siblings = [
+            g
+            for g in catalog.flows
+            if g.table != flow.table and g.table.rsplit(".", 1)[0] == section and g.interface == flow.interface
+        ]
+        if siblings and all((g.from_, g.to) == (flow.to, flow.from_) for g in siblings):
+            others = ", ".join(g.table for g in siblings)
+            message = (
+                f"{flow.interface} {catalog.actors[flow.from_].name} → {catalog.actors[flow.to].name} sends "
+                f"{flow.sent!r} with nothing returned, against the direction of {others}"
+            )
+            out.append(_finding("reversed-report", flow, message, _resolution_for(catalog, flow=flow)))
     return out
 
 
