@@ -143,6 +143,8 @@ class SecureEndpoint:
         operator: str | None = None,
         destination: str | None = None,
         via: Iterable[str] = (),
+        reply_to: str | None = None,
+        reply_via: str | None = None,
     ) -> tuple[env.Sealed, LegRule, Lane]:
         """Seal a message for its first leg; ``via`` names the flows relays will forward it on.
 
@@ -184,6 +186,8 @@ class SecureEndpoint:
             counter=self.counter.next(int(lane)),
             authority=authority,
             operator=operator,
+            reply_to=reply_to,
+            reply_via=reply_via,
         )
         body = encode_payload(payload)
         epoch = self.identity.epoch
@@ -296,10 +300,19 @@ class SecureEndpoint:
             self._pending.pop(header.message_id, None)
 
     async def reply(self, to_message: Opened, *, noun: str, payload: msgspec.Struct, verb: str = "reply") -> str:
-        """Answer a request along the row's returned direction, to its originator."""
+        """Answer a request along the row's returned direction.
+
+        The answer goes back to whoever handed the request over; if the request names a
+        ``reply_to`` further on (a relay asked on someone's behalf), the answer is sealed
+        end to end for that final recipient and the relay forwards it unread.
+        """
         h = to_message.header
+        if h.reply_to:
+            final, via = h.reply_to, [h.reply_via] if h.reply_via else []
+        else:
+            final, via = h.source, [hop.flow for hop in reversed(to_message.sealed.hops[:-1])]
         return await self.send(
-            h.source,
+            to_message.last_sender,
             flow=h.flow,
             noun=noun,
             payload=payload,
@@ -307,6 +320,8 @@ class SecureEndpoint:
             verb=verb,
             direction="reply",
             correlation_id=h.message_id,
+            destination=final if final != to_message.last_sender else None,
+            via=via,
         )
 
     async def forward(self, message: Opened, to: str, *, flow: str) -> None:

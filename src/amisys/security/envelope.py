@@ -51,6 +51,10 @@ class Header(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields
     counter: int
     authority: str | None = None
     operator: str | None = None
+    reply_to: str | None = None
+    """IEC 61968-100 ReplyAddress: the final recipient of the answer, when a relay asks on its behalf."""
+    reply_via: str | None = None
+    """The flow the relay will forward that answer on (so its originator can protect it for the whole path)."""
 
 
 class HopSeal(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
