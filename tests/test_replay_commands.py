@@ -102,14 +102,14 @@ def test_burst_and_sliding_window(records, clock) -> None:
     g = CommandGuard(
         records, default=RateThreshold(burst=3, burst_s=60, total=5, window_s=86_400), clock_ns=lambda: clock[0]
     )
-    assert [g.admit("EndDeviceControls", "SO-1", "meter:1") for _ in range(3)] == [None, None, None]
-    assert "burst: 3 EndDeviceControls in 60 s" in g.admit("EndDeviceControls", "SO-1", "meter:1")
+    assert [g.admit("EndDeviceControls", "SO-1", ["meter:1"]) for _ in range(3)] == [None, None, None]
+    assert "burst: 3 EndDeviceControls in 60 s" in g.admit("EndDeviceControls", "SO-1", ["meter:1"])
     clock[0] += 61 * 10**9
-    assert g.admit("EndDeviceControls", "SO-1", "meter:1") is None
+    assert g.admit("EndDeviceControls", "SO-1", ["meter:1"]) is None
     clock[0] += 61 * 10**9
-    assert g.admit("EndDeviceControls", "SO-1", "meter:2") is None
+    assert g.admit("EndDeviceControls", "SO-1", ["meter:2"]) is None
     clock[0] += 61 * 10**9
-    assert "sliding window: 5 EndDeviceControls" in g.admit("EndDeviceControls", "SO-1", "meter:2")
+    assert "sliding window: 5 EndDeviceControls" in g.admit("EndDeviceControls", "SO-1", ["meter:2"])
 
 
 def test_second_approver(records) -> None:

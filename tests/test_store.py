@@ -521,3 +521,16 @@ def test_sqlite_module_is_not_exposed(store: Store) -> None:
     with pytest.raises(StoreError) as caught:
         store.db.execute("INSERT INTO customers (id) VALUES (NULL)")
     assert isinstance(caught.value.__cause__, sqlite3.Error)
+
+
+def test_customer_selected_billing_cycle_day() -> None:
+    from amisys.store import Store
+    from amisys.store.db import StoreError
+
+    store = Store.open()
+    store.accounts.add_customer("c-1", "residential")
+    store.accounts.open_account("a-1", "c-1", "residential-tou")
+    assert store.accounts.set_billing_cycle_day("a-1", 15).billing_cycle_day == 15
+    assert store.accounts.set_billing_cycle_day("a-1", None).billing_cycle_day is None
+    with pytest.raises(StoreError, match="billing cycle day must be 1..31"):
+        store.accounts.set_billing_cycle_day("a-1", 32)

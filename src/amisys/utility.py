@@ -8,9 +8,11 @@ systems by their role (``mdms``), field devices by role and number (``meter:0000
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from amisys.billing.book import TariffBook
 from amisys.bus import InProcessBus, TraceRecord
 from amisys.catalog import Catalog, load
 from amisys.requirements.derive import Requirements
@@ -20,6 +22,7 @@ from amisys.security.endpoint import SecureEndpoint, SecurityContext
 from amisys.security.pki import DEVICE_ROLES, Pki
 from amisys.security.policy import Policy
 from amisys.sim.clock import SimClock
+from amisys.store import Store
 
 if TYPE_CHECKING:
     from amisys.actors.base import Actor
@@ -35,6 +38,9 @@ class Utility:
         catalog: Catalog | None = None,
         audit_path: Path | None = None,
         threshold: RateThreshold | None = None,
+        store: Store | None = None,
+        tariffs: TariffBook | None = None,
+        read_day: int = 1,
         seed: int = 1,
     ) -> None:
         self.clock = clock or SimClock()
@@ -44,11 +50,16 @@ class Utility:
         self.pki = Pki(clock=self.clock.now)
         self.audit = AuditLog(audit_path, clock=self.clock.now_ns)
         self.ctx = SecurityContext(self.pki, self.catalog, self.policy, self.audit, clock_ns=self.clock.now_ns)
-        self.bus = InProcessBus(seed=seed)
+        self.bus = InProcessBus(seed=seed, now_ns=self.clock.now_ns)
         self.records = BusinessRecords(clock_ns=self.clock.now_ns)
         self.threshold = threshold or RateThreshold()
+        self.store = store or Store.open(":memory:", clock=self.clock.now_ns)
+        self.tariffs = tariffs or TariffBook()
+        self.read_day = read_day
         self.actors: dict[str, Actor] = {}
         self.unhandled: list[tuple[str, ...]] = []
+        self.failures: list[tuple[str, BaseException]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
 
     def add(self, actor: A, *, guard: bool = False) -> A:
@@ -65,6 +76,17 @@ class Utility:
         if self._started:
             self.bus.subscribe(actor.name, actor.endpoint._on_delivery)
         return actor
+
+    def leg_for(self, process: str, sender: str, receiver: str, noun: str, direction: str = "request") -> str:
+        """The leg of ``process``'s table allowing ``sender`` to send ``noun`` to ``receiver``."""
+        table = self.catalog.process(process).table
+        for leg in self.requirements.legs:
+            if (leg.via or leg.flow.table) != table:
+                continue
+            rule = self.policy.rule(leg.subject, direction)
+            if (rule.sender, rule.receiver) == (sender, receiver) and noun in rule.kinds:
+                return leg.subject
+        raise LookupError(f"process {process} has no leg for {sender} to send {noun} ({direction}) to {receiver}")
 
     def actor(self, name: str) -> Actor:
         try:
@@ -87,13 +109,26 @@ class Utility:
             await actor.endpoint.start()
         self._started = True
 
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run an actor's work as a task the utility keeps track of (settle waits for it)."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.failures.append((task.get_name(), task.exception()))  # type: ignore[arg-type]
+
     async def settle(self, timeout_s: float = 30.0) -> None:
-        """Wait until every delivery to a running actor has been decided (handlers included)."""
+        """Wait until every delivery has been decided and every actor task has finished."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeout_s
-        while self.bus.busy():
+        while self.bus.busy() or self._tasks:
             if loop.time() > give_up:
-                raise TimeoutError(f"the utility did not settle: {self.bus.busy()} deliveries in flight")
+                raise TimeoutError(
+                    f"the utility did not settle: {self.bus.busy()} deliveries, {len(self._tasks)} tasks in flight"
+                )
             await asyncio.sleep(0.001)
 
     async def stop(self) -> None:

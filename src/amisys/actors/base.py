@@ -52,7 +52,11 @@ class Actor:
         return self.utility.clock.now_ns()
 
     async def receive(self, message: Opened) -> None:
-        """Entry point from the endpoint: relays go to :meth:`relay`, the rest to a handler."""
+        """Entry point from the endpoint: the work runs as its own task, so an actor that waits
+        for an answer (a read, a switch sequence) never blocks its own mailbox."""
+        self.utility.spawn(self._handle(message), f"{self.name}:{message.header.noun}")
+
+    async def _handle(self, message: Opened) -> None:
         if message.relay:
             await self.relay(message)
             return
@@ -66,6 +70,13 @@ class Actor:
     async def relay(self, message: Opened) -> None:
         """Actors that relay (the AMI Headend) override this; others never receive relays."""
         self.utility.unhandled.append((self.name, message.header.process, message.header.flow, "relay", ""))
+
+    def flow_for(self, process: str, to: str, noun: str, direction: str = "request") -> str:
+        """The row (or bridge) of ``process`` on which this actor may send ``noun`` to ``to``.
+
+        The actor decides *that* it sends; the catalog says on which seed row it may.
+        """
+        return self.utility.leg_for(process, self.role, self.utility.pki.role(to), noun, direction)
 
     async def send(
         self, to: str, *, process: str, flow: str, noun: str, payload: msgspec.Struct, **options: Any

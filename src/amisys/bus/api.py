@@ -103,6 +103,8 @@ class Delivery:
     """Overrides the lane's deadline for this delivery."""
     flow: str = ""
     """The catalog leg (row or bridge id) the delivery realizes, for the trace."""
+    expires_ns: int | None = None
+    """UTC ns after which the delivery is worthless (a ping): dropped as "expired", never delivered late."""
     direction: str = ""
     """"request" (the row's Information Sent) or "reply" (its Information Returned)."""
 

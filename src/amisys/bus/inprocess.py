@@ -93,9 +93,11 @@ class InProcessBus(Bus):
         rate_limit: RateLimit | None = None,
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        now_ns: Callable[[], int] = time.time_ns,
         alarms_per_s: int = 10,
     ) -> None:
         super().__init__(alarms_per_s=alarms_per_s, clock=clock)
+        self.now_ns = now_ns
         self.policy: Mapping[Lane, LanePolicy] = MappingProxyType({**DEFAULT_POLICY, **(policy or {})})
         self.rate_limit = rate_limit
         self._rng = random.Random(seed)
@@ -305,6 +307,9 @@ class InProcessBus(Bus):
 
     async def _attempt(self, box: _Mailbox, handler: Handler, entry: _Entry) -> None:
         d = entry.delivery
+        if d.expires_ns is not None and self.now_ns() > d.expires_ns:
+            self._finish(box, entry, "expired", reason="its time to be of use passed before delivery")
+            return
         entry.attempts += 1
         try:
             outcome = await handler(d)

@@ -45,6 +45,9 @@ EVENT_CODES: dict[str, EventType] = {
         "0.12.10.35", "critical", "registration identity mismatch: the meter is not the one registered here"
     ),
     # remote connect/disconnect switch (§3.4)
+    "registration_report": EventType(
+        "0.12.10.216", "info", "registration identity as read from the meter (for the head end to compare)"
+    ),
     "remote_disconnection": EventType("0.31.26.68", "info", "RCD switch opened by a remote command"),
     "remote_connection": EventType("0.31.26.42", "info", "RCD switch closed by a remote command"),
     "rcd_unsolicited_open": EventType("0.15.26.68", "alarm", "RCD switch opened locally, not by a command"),

@@ -14,7 +14,7 @@ import itertools
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +31,22 @@ AUTHORITY: dict[str, frozenset[str]] = {
     "FirmwareUpdate": frozenset({"service-order"}),
     "KeyUpdate": frozenset({"service-order", "emergency"}),
 }
+
+
+def targets_of(payload: Any) -> set[str]:
+    """The end devices a high-impact command acts on, read from its payload."""
+    for attr in ("controls",):
+        items = getattr(payload, attr, None)
+        if items:
+            return {c.end_device for c in items if getattr(c, "end_device", None)}
+    for attr in ("meter", "device", "end_device"):
+        value = getattr(payload, attr, None)
+        if isinstance(value, str) and value:
+            return {value}
+    devices = getattr(payload, "targets", None) or getattr(payload, "devices", None)
+    if devices:
+        return {str(d) for d in devices}
+    return set()
 
 
 class CommandRefused(PermissionError):
@@ -132,9 +148,10 @@ class CommandGuard:
     def threshold(self, noun: str) -> RateThreshold:
         return self.thresholds.get(noun, self.default)
 
-    def admit(self, noun: str, authority: str | None, target: str) -> str | None:
-        """Check the business record; return None to pass, or why the command must be held."""
-        self.records.authorize(authority, noun, target)
+    def admit(self, noun: str, authority: str | None, targets: Iterable[str]) -> str | None:
+        """Check the business record for every target; return None to pass, or why the command must be held."""
+        for target in targets:
+            self.records.authorize(authority, noun, target)
         now = self.clock_ns()
         limit = self.threshold(noun)
         with self._lock:

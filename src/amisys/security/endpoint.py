@@ -10,6 +10,7 @@ security code of their own.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import os
 import time
@@ -26,7 +27,7 @@ from amisys.messages import decode as decode_payload
 from amisys.messages import encode as encode_payload
 from amisys.security import envelope as env
 from amisys.security.audit import AuditLog
-from amisys.security.commands import CommandGuard, CommandRefused
+from amisys.security.commands import CommandGuard, CommandRefused, targets_of
 from amisys.security.keys import KeyRing
 from amisys.security.pki import Identity, IdentityError, Pki
 from amisys.security.policy import LegRule, Policy, Unauthorized
@@ -272,17 +273,35 @@ class SecureEndpoint:
         return Outcome("accepted", reason=f"via {alternate.interface}")
 
     async def _request(
-        self, sealed: env.Sealed, header: env.Header, to: str, rule: LegRule, lane: Lane, timeout: float
+        self,
+        sealed: env.Sealed,
+        header: env.Header,
+        to: str,
+        rule: LegRule,
+        lane: Lane,
+        timeout: float,
+        expires_ns: int | None = None,
     ) -> str | None:
         """Deliver and wait for the receiver's decision; None if accepted, else why not."""
         delivery = self._delivery(
             sealed, header.message_id, to, header.process, f"{header.verb} {header.noun}", rule, lane
         )
+        if expires_ns is not None:
+            delivery = dataclasses.replace(delivery, expires_ns=expires_ns)
         try:
             outcome = await self.bus.request(delivery, timeout)
         except RequestTimeout:
             return f"{to} did not accept within {timeout:g} s"
         return None if outcome.decision == "accepted" else f"{to} answered {outcome.decision}: {outcome.reason}"
+
+    async def probe(self, to: str, *, timeout: float, **message: object) -> str | None:
+        """Send and wait for the receiver to take it: None if accepted, else why not (a ping).
+
+        A ping is worthless later, so it expires instead of waiting for the receiver."""
+        sealed, rule, lane = self.seal(to, **message)  # type: ignore[arg-type]
+        header = env._HEADER_DECODER.decode(sealed.header)
+        expires = header.timestamp_ns + int(timeout * 1e9)
+        return await self._request(sealed, header, to, rule, lane, timeout, expires_ns=expires)
 
     async def request(self, to: str, timeout: float = 5.0, **kwargs: object) -> Opened:
         """Send and wait for the reply message (direction ``reply``) that correlates with it."""
@@ -353,7 +372,9 @@ class SecureEndpoint:
             self.replay.record(sender, lane, counter)
         if self.guard is not None and header.direction == "request" and self.ctx.catalog.high_impact(header.noun):
             try:
-                why = self.guard.admit(header.noun, header.authority, header.destination)
+                why = self.guard.admit(
+                    header.noun, header.authority, targets_of(opened.payload) or {header.destination}
+                )
             except CommandRefused as exc:
                 self._audit_refusal(header.process, header.interface, header.message_id, exc)
                 return Outcome("refused", opened.controls, reason=str(exc))

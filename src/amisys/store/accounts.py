@@ -240,6 +240,15 @@ class AccountRepository:
                 self._ledger(account_id, opening_balance, opening_balance, "opening balance", None, account.opened_ns)
         return account
 
+    def set_billing_cycle_day(self, account_id: str, day: int | None) -> Account:
+        """The customer's chosen billing cycle day (seed 3.1.4); None returns to the utility's read day."""
+        if day is not None and not (isinstance(day, int) and 1 <= day <= 31):
+            raise StoreError(f"billing cycle day must be 1..31 or None, got {day!r}")
+        self.account(account_id)
+        with self._db.transaction():
+            self._db.execute("UPDATE accounts SET billing_cycle_day = ? WHERE id = ?", (day, account_id))
+        return self.account(account_id)
+
     def account(self, account_id: str) -> Account:
         row = self._db.query_one(f"SELECT {_ACCOUNT} FROM accounts WHERE id = ?", (account_id,))
         if row is None:

@@ -1,0 +1,241 @@
+"""The CIS: customers, accounts, service points, requests, payments and collections.
+
+Customers reach it on AMI-30: move-in and move-out requests (with an on-demand read,
+3.1.2, and the remote connect 3.4.1 or hard disconnect 3.4.3) and payments (3.2.1,
+with reinstatement 3.4.2 when the account was disconnected). It disconnects for
+non-payment (3.4.4) and, under a declared emergency, customers enrolled in emergency
+load shedding but never critical ones (3.4.5, 4.1.6). It works the revenue-protection
+cases the MDMS opens by contacting the customer (3.3.2-3.3.4, 3.4.6).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+from amisys.actors.base import Actor, handles
+from amisys.billing.tariffs import PrepaymentTariff
+from amisys.messages import cim
+from amisys.security.endpoint import Opened
+
+if TYPE_CHECKING:
+    from amisys.store import Store
+    from amisys.utility import Utility
+
+NS = 1_000_000_000
+
+
+class Cis(Actor):
+    role = "cis"
+
+    def __init__(self, name: str, utility: Utility, *, headend: str = "ami-headend", mdms: str = "mdms") -> None:
+        super().__init__(name, utility)
+        self.headend = headend
+        self.mdms = mdms
+        self.contacts: list[tuple[str, str, str]] = []
+        self.completed: list[cim.Acknowledgement] = []
+        self.disconnected_for_non_payment: set[str] = set()
+        self.load_shed_enrolled: set[str] = set()
+        self._orders = itertools.count(1)
+
+    @property
+    def store(self) -> Store:
+        return self.utility.store
+
+    def _service_order(self, purpose: str, targets: set[str], expires_ns: int | None = None) -> str:
+        """Open the service order that authorizes a high-impact command (and names what it may touch)."""
+        ref = f"SO-{next(self._orders):06d}-{purpose}"
+        self.utility.records.open("service-order", ref, self.name, targets=targets, expires_ns=expires_ns)
+        return ref
+
+    def meter_of(self, service_point: str, at_ns: int | None = None) -> str:
+        meter = self.store.accounts.meter_at(service_point, self.now_ns() if at_ns is None else at_ns)
+        if meter is None:
+            raise LookupError(f"no meter installed at {service_point}")
+        return meter
+
+    # -- customer requests (AMI-30) -----------------------------------------------------
+
+    @handles("ServiceRequest")
+    async def on_service_request(self, message: Opened) -> None:
+        """3.1.2 r1: move-in or move-out, read on demand, then connect or disconnect."""
+        request = message.payload
+        assert isinstance(request, cim.ServiceRequest)
+        meter = self.meter_of(request.service_point)
+        when = max(request.requested_ns, self.now_ns())
+        if request.kind == "move-out":
+            self.store.accounts.move_out(request.account, when, request.service_point)
+        else:
+            self.store.accounts.move_in(request.account, request.service_point, when)
+        ack = cim.Acknowledgement(reply_to=message.header.message_id, status="ok", text=f"{request.kind} recorded")
+        await self.reply(message, "Acknowledgement", ack)
+        await self.read_on_demand(meter)
+        if request.kind == "move-out":
+            await self.disconnect(meter, when, process="3.4.3", reason="move-out")
+        else:
+            await self.connect(meter, when, process="3.4.1", reason="move-in")
+
+    async def read_on_demand(self, meter: str, process: str = "3.1.2") -> None:
+        flow = self.flow_for(process, self.headend, "GetMeterReadings")
+        await self.send(
+            self.headend,
+            process=process,
+            flow=flow,
+            noun="GetMeterReadings",
+            payload=cim.GetMeterReadings(meters=[meter]),
+        )
+
+    @handles("MeterReadings", "reply")
+    async def on_readings(self, message: Opened) -> None:
+        """The on-demand read (final or first read of an occupancy) is kept with the account."""
+        readings = message.payload
+        assert isinstance(readings, cim.MeterReadings)
+        from amisys.store.meter_data import RegisterRow
+
+        rows = [
+            RegisterRow(r.meter, x.reading_type, x.timestamp_ns, x.value, x.quality)
+            for r in readings.meter_readings
+            for x in r.readings
+        ]
+        self.store.meter_data.ingest_registers(rows, source=self.name)
+
+    @handles("CustomerPayment")
+    async def on_payment(self, message: Opened) -> None:
+        """3.2.1 r2: a payment; prepayment credit goes to the meter (r3), a disconnected account is reinstated."""
+        payment = message.payload
+        assert isinstance(payment, cim.CustomerPayment)
+        first = self.store.accounts.record_payment(
+            payment.payment_id, payment.account, payment.amount_minor, payment.method, payment.received_ns
+        )
+        ack = cim.Acknowledgement(
+            reply_to=message.header.message_id,
+            status="ok",
+            text="payment recorded" if first else "payment already recorded",
+        )
+        await self.reply(message, "Acknowledgement", ack)
+        if not first:
+            return
+        account = self.store.accounts.account(payment.account)
+        sps = self.store.accounts.service_points_of(account.id, self.now_ns())
+        for sp in sps:
+            meter = self.meter_of(sp)
+            if account.prepayment:
+                await self.credit_meter(account.id, meter, payment.amount_minor, payment.payment_id)
+            if meter in self.disconnected_for_non_payment:
+                self.disconnected_for_non_payment.discard(meter)
+                await self.connect(meter, self.now_ns(), process="3.4.2", reason="reinstatement on payment")
+
+    async def credit_meter(self, account: str, meter: str, amount_minor: int, ref: str) -> None:
+        """3.2.1 r3: the amount paid, as energy at the prepayment price, to the meter."""
+        tariff = self.utility.tariffs["prepayment"]
+        assert isinstance(tariff, PrepaymentTariff)
+        order = self._service_order(f"prepay-{ref}", {meter})
+        credit = cim.PrepaymentAmount(account=account, meter=meter, energy_wh=float(tariff.energy_for(amount_minor)))
+        flow = self.flow_for("3.2.1", self.headend, "PrepaymentAmount")
+        await self.send(
+            self.headend, process="3.2.1", flow=flow, noun="PrepaymentAmount", payload=credit, authority=order
+        )
+
+    # -- connect and disconnect ------------------------------------------------------------
+
+    async def connect(
+        self, meter: str, when_ns: int, *, process: str, reason: str, operator: str | None = None
+    ) -> None:
+        """3.4.1 / 3.4.2: the MDMS schedules the connect with the head end."""
+        order = self._service_order(process, {meter})
+        control = cim.EndDeviceControl(
+            end_device=meter, control_type=cim.RCD_CLOSE, reason=reason, scheduled_ns=when_ns
+        )
+        flow = self.flow_for(process, self.mdms, "EndDeviceControls")
+        await self.send(
+            self.mdms,
+            process=process,
+            flow=flow,
+            noun="EndDeviceControls",
+            payload=cim.EndDeviceControls(controls=[control]),
+            authority=order,
+            operator=operator,
+        )
+
+    async def disconnect(
+        self,
+        meter: str,
+        when_ns: int,
+        *,
+        process: str,
+        reason: str,
+        operator: str | None = None,
+        authority: str | None = None,
+    ) -> None:
+        """3.4.3 move-out, 3.4.4 non-payment, 3.4.5 emergency load control, 4.1.6 emergency response."""
+        order = authority or self._service_order(process, {meter})
+        control = cim.EndDeviceControl(end_device=meter, control_type=cim.RCD_OPEN, reason=reason, scheduled_ns=when_ns)
+        flow = self.flow_for(process, self.headend, "EndDeviceControls")
+        await self.send(
+            self.headend,
+            process=process,
+            flow=flow,
+            noun="EndDeviceControls",
+            payload=cim.EndDeviceControls(controls=[control]),
+            authority=order,
+            operator=operator,
+        )
+
+    async def disconnect_for_non_payment(self, account: str, operator: str | None = None) -> None:
+        """3.4.4: the account is in arrears after notices: disconnect its service points."""
+        for sp in self.store.accounts.service_points_of(account, self.now_ns()):
+            meter = self.meter_of(sp)
+            if self.store.accounts.service_point(sp).critical:
+                self.contacts.append(
+                    (account, meter, "critical premises: not disconnected, referred to social services")
+                )
+                continue
+            self.disconnected_for_non_payment.add(meter)
+            await self.disconnect(meter, self.now_ns(), process="3.4.4", reason="non-payment", operator=operator)
+
+    async def emergency_load_shed(self, emergency: str, operator: str | None = None) -> list[str]:
+        """3.4.5: disconnect customers enrolled in emergency load control, never critical ones."""
+        shed = []
+        for meter in sorted(self.load_shed_enrolled):
+            sp = self.store.accounts.service_point_of(meter, self.now_ns())
+            if sp is None or self.store.accounts.service_point(sp).critical:
+                continue
+            await self.disconnect(
+                meter,
+                self.now_ns(),
+                process="3.4.5",
+                reason="emergency load shed",
+                operator=operator,
+                authority=emergency,
+            )
+            shed.append(meter)
+        return shed
+
+    @handles("Acknowledgement", "reply")
+    async def on_ack(self, message: Opened) -> None:
+        ack = message.payload
+        assert isinstance(ack, cim.Acknowledgement)
+        self.completed.append(ack)
+
+    # -- revenue protection ------------------------------------------------------------------
+
+    @handles("RevenueProtectionCase")
+    async def on_case(self, message: Opened) -> None:
+        """Contact the customer; tampering evidence on the device decides the outcome."""
+        case = message.payload
+        assert isinstance(case, cim.RevenueProtectionCase)
+        device = self.store.devices.get(case.meter) if self.store.devices.exists(case.meter) else None
+        suspicious = case.reason in ("possible_tampering", "invalid_registration") or bool(
+            device and (device.invalid or device.watched)
+        )
+        sp = self.store.accounts.service_point_of(case.meter, self.now_ns())
+        occupant = self.store.accounts.occupant_at(sp, self.now_ns()) if sp else None
+        self.contacts.append((occupant or "(vacant)", case.meter, case.reason))
+        result = cim.RevenueProtectionResult(
+            case_id=case.case_id,
+            meter=case.meter,
+            concluded_ns=self.now_ns(),
+            outcome="possible_tampering" if suspicious else "all_ok",
+            notes=f"customer {occupant or '(none)'} contacted about {case.reason}",
+        )
+        await self.reply(message, "RevenueProtectionResult", result)

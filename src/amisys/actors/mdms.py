@@ -1,0 +1,446 @@
+"""The MDMS: meter data management — reads, VEE, storage, determinants, revenue protection.
+
+It schedules reads (3.1.1 periodic, 3.1.4 on the customer's cycle day, 3.1.2 on
+demand), validates, estimates and stores what the meters return, sends Billing the
+validated readings of every closed billing cycle, and watches for theft: tamper events
+(3.3.1), anomalous consumption (3.3.2), status checks (3.3.3), invalid registrations
+(3.3.4), unsolicited switch operations (3.4.6) and consumption while disconnected
+between move-out and move-in (3.4.1). Connect orders from the CIS (3.4.1, 3.4.2) are
+scheduled and handed to the head end; prepayment and limits go to meters through it
+(3.2.1-3.2.3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from amisys.actors.base import Actor, handles
+from amisys.billing.cycles import cycle_for, period_ns
+from amisys.devices.profile import OBIS_EXPORT_PROFILE, OBIS_IMPORT_PROFILE
+from amisys.mdms import vee
+from amisys.mdms.determinants import DeterminantTotals, determinants
+from amisys.messages import cim
+from amisys.security.endpoint import Opened
+from amisys.store import Store
+from amisys.store.events import DeviceEvent as StoredEvent
+from amisys.store.meter_data import IntervalRow, RegisterRow
+
+if TYPE_CHECKING:
+    from amisys.utility import Utility
+
+NS = 1_000_000_000
+DAY_NS = 86_400 * NS
+IMPORT_REGISTER = "1.0.1.8.0.255"
+TAMPER_REASONS = {"tamper", "cover_opened", "tilt", "removal"}
+BILLING_READS = {"3.1.1", "3.1.3", "3.1.4", "5.3.1"}
+"""Reads whose data feeds billing (periodic, net metering, customer cycle, TOU); on-demand reads do not."""
+
+
+@dataclass
+class Case:
+    """A revenue-protection case sent to the CIS for customer contact."""
+
+    case_id: str
+    meter: str
+    reason: str
+    process: str
+    opened_ns: int
+    outcome: str | None = None
+
+
+class Mdms(Actor):
+    role = "mdms"
+
+    def __init__(
+        self,
+        name: str,
+        utility: Utility,
+        *,
+        headend: str = "ami-headend",
+        billing: str = "billing",
+        cis: str = "cis",
+        anomaly_drop: float = 0.8,
+        tamper_delta_wh: float = 100.0,
+    ) -> None:
+        super().__init__(name, utility)
+        self.headend = headend
+        self.billing = billing
+        self.cis = cis
+        self.anomaly_drop = anomaly_drop
+        self.tamper_delta_wh = tamper_delta_wh
+        self.rules = vee.VeeRules(timezone=utility.tariffs.schedule.timezone)
+        self.determinants: dict[tuple[str, int, int], DeterminantTotals] = {}
+        self.cases: dict[str, Case] = {}
+        self.issues: list[vee.Issue] = []
+        self._ids = itertools.count(1)
+        self._orders: list[tuple[int, Opened]] = []
+        self._read_windows: dict[str, tuple[int, int, str]] = {}
+
+    @property
+    def store(self) -> Store:
+        return self.utility.store
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def read(self, meters: list[str], *, process: str = "3.1.1", start_ns: int | None = None) -> None:
+        """Ask the head end to read meters from ``start_ns`` (default: the last 24 hours)."""
+        now = self.now_ns()
+        start = start_ns if start_ns is not None else now - DAY_NS
+        schedule = cim.MeterReadSchedule(
+            meters=meters, reading_types=[OBIS_IMPORT_PROFILE, OBIS_EXPORT_PROFILE], start_ns=start, recurrence_s=86_400
+        )
+        for meter in meters:
+            self._read_windows[meter] = (start, now, process)
+        flow = self.flow_for(process, self.headend, "MeterReadSchedule")
+        await self.send(self.headend, process=process, flow=flow, noun="MeterReadSchedule", payload=schedule)
+
+    @handles("MeterReadings", "reply")
+    async def on_readings(self, message: Opened) -> None:
+        readings = message.payload
+        assert isinstance(readings, cim.MeterReadings)
+        for reading in readings.meter_readings:
+            window = self._read_windows.get(reading.meter)
+            self.ingest(reading, window, source=message.last_sender)
+            if window is not None:
+                await self._after_read(reading.meter, window)
+
+    def ingest(self, reading: cim.MeterReading, window: tuple[int, int, str] | None, *, source: str) -> None:
+        """VEE, then store: every interval kept with its quality flag, gaps estimated where possible."""
+        now = self.now_ns()
+        registers = [
+            RegisterRow(reading.meter, r.reading_type, r.timestamp_ns, r.value, r.quality) for r in reading.readings
+        ]
+        if registers:
+            self.store.meter_data.ingest_registers(registers, source=source)
+        for block in reading.interval_blocks:
+            step = block.interval_s * NS
+            series = vee.Series(
+                reading.meter,
+                block.reading_type,
+                block.interval_s,
+                [
+                    vee.Interval(block.start_ns + k * step, value, quality)
+                    for k, (value, quality) in enumerate(zip(block.values, block.qualities, strict=True))
+                ],
+            )
+            start = block.start_ns
+            end = block.start_ns + len(block.values) * step
+            if window is not None:
+                start = min(start, _floor(window[0], step))
+                end = max(end, _floor(window[1], step))
+            history = [
+                self._stored(reading.meter, block.reading_type, start - (d + 1) * DAY_NS, start - d * DAY_NS)
+                for d in range(self.rules.profile_days)
+            ]
+            history = [h for h in history if h.intervals]
+            result = vee.validate(series, start, end, self.rules, history=history)
+            self.issues.extend(result.issues)
+            estimated = vee.estimate(result.series, history, self.rules)
+            rows = [
+                IntervalRow(reading.meter, block.reading_type, i.start_ns, i.value_wh, i.quality, source, now)
+                for i in estimated.intervals
+            ]
+            self.store.meter_data.ingest_many(rows)
+
+    def _stored(self, meter: str, reading_type: str, start_ns: int, end_ns: int) -> vee.Series:
+        rows = self.store.meter_data.series(meter, reading_type, start_ns, end_ns)
+        return vee.Series(
+            meter,
+            reading_type,
+            900,
+            [vee.Interval(r.start_ns, r.value_wh, r.quality) for r in rows],  # type: ignore[arg-type]
+        )
+
+    async def _after_read(self, meter: str, window: tuple[int, int, str]) -> None:
+        start, end, process = window
+        await self._check_anomaly(meter, start, end)
+        account, _ = self._account_of(meter, end)
+        if account is None or process not in BILLING_READS:
+            return
+        period = self._closed_cycle(account, end)
+        if period is not None:
+            await self.send_to_billing(meter, account, period, process)
+
+    def _account_of(self, meter: str, at_ns: int) -> tuple[object | None, str | None]:
+        sp = self.store.accounts.service_point_of(meter, at_ns - 1)
+        if sp is None:
+            return None, None
+        occupant = self.store.accounts.occupant_at(sp, at_ns - 1)
+        return (self.store.accounts.account(occupant) if occupant else None), sp
+
+    def _closed_cycle(self, account: object, read_end_ns: int) -> tuple[int, int] | None:
+        """The billing cycle that the read just completed, if it closed inside the read window."""
+        tz = self.utility.tariffs.schedule.timezone
+        local_end = dt.datetime.fromtimestamp(read_end_ns / NS, tz=_zone(tz)).date()
+        period = cycle_for(
+            local_end - dt.timedelta(days=1), read_day=self.utility.read_day, customer_day=account.billing_cycle_day
+        )  # type: ignore[attr-defined]
+        start_ns, end_ns = period_ns(period, tz)
+        if end_ns <= read_end_ns and read_end_ns - end_ns < DAY_NS:
+            return start_ns, end_ns
+        return None
+
+    async def send_to_billing(self, meter: str, account: object, period: tuple[int, int], process: str) -> None:
+        """The validated intervals of a closed cycle go to Billing, with their quality flags."""
+        start, end = period
+        acct = account.id  # type: ignore[attr-defined]
+        tariff = account.tariff  # type: ignore[attr-defined]
+        imports = self._stored(meter, OBIS_IMPORT_PROFILE, start, end)
+        exports = self._stored(meter, OBIS_EXPORT_PROFILE, start, end)
+        schedule = self.utility.tariffs.schedule_of(tariff) or self.utility.tariffs.schedule
+        self.determinants[(meter, start, end)] = determinants(imports, exports, schedule, start, end)
+        blocks = _blocks(imports, start, end) + _blocks(exports, start, end)
+        if not blocks:
+            return
+        reading = cim.MeterReading(meter=meter, interval_blocks=blocks)
+        flow = self.flow_for(process, self.billing, "MeterReadings")
+        await self.send(
+            self.billing,
+            process=process,
+            flow=flow,
+            noun="MeterReadings",
+            payload=cim.MeterReadings(meter_readings=[reading]),
+            correlation_id=f"{acct}:{start}:{end}",
+        )
+
+    @handles("Acknowledgement", "reply")
+    async def on_ack(self, message: Opened) -> None:
+        """Billing, the CIS or the head end confirmed; failures are kept as issues."""
+        ack = message.payload
+        assert isinstance(ack, cim.Acknowledgement)
+        if ack.status != "ok":
+            self.issues.append(vee.Issue("ack-error", self.now_ns(), self.now_ns(), ack.text))
+
+    @handles("Error", "reply")
+    async def on_error(self, message: Opened) -> None:
+        error = message.payload
+        self.issues.append(vee.Issue("billing-error", self.now_ns(), self.now_ns(), str(error)))
+
+    # -- revenue protection ---------------------------------------------------------------
+
+    async def _check_anomaly(self, meter: str, start: int, end: int) -> None:
+        """3.3.2: consumption far below the meter's own recent days on an occupied premise."""
+        days = max(1, (end - start) // DAY_NS)
+        recent = sum(i.value_wh or 0 for i in self._stored(meter, OBIS_IMPORT_PROFILE, start, end).intervals) / days
+        before = self._stored(meter, OBIS_IMPORT_PROFILE, start - 7 * DAY_NS, start).intervals
+        if len(before) < 96 * 3:
+            return
+        typical = sum(i.value_wh or 0 for i in before) / (len(before) / 96)
+        account, _ = self._account_of(meter, end)
+        if account is not None and typical > 0 and recent < (1 - self.anomaly_drop) * typical:
+            await self.open_case(meter, "3.3.2", "anomalous_readings", f"{recent:.0f} Wh/day vs {typical:.0f}")
+
+    async def open_case(self, meter: str, process: str, reason: str, notes: str) -> str:
+        case_id = f"RP-{next(self._ids):05d}"
+        case = cim.RevenueProtectionCase(
+            case_id=case_id,
+            meter=meter,
+            opened_ns=self.now_ns(),
+            reason=reason,  # type: ignore[arg-type]
+            contact_customer=True,
+            notes=notes,
+        )
+        self.cases[case_id] = Case(case_id, meter, reason, process, self.now_ns())
+        flow = self.flow_for(process, self.cis, "RevenueProtectionCase")
+        await self.send(self.cis, process=process, flow=flow, noun="RevenueProtectionCase", payload=case)
+        return case_id
+
+    @handles("RevenueProtectionResult", "reply")
+    async def on_case_result(self, message: Opened) -> None:
+        result = message.payload
+        assert isinstance(result, cim.RevenueProtectionResult)
+        case = self.cases.get(result.case_id)
+        if case is not None:
+            case.outcome = result.outcome
+        if result.outcome == "possible_tampering":
+            self.store.devices.set_watched(result.meter, True, f"case {result.case_id}: possible tampering")
+
+    @handles("EndDeviceEvents")
+    async def on_events(self, message: Opened) -> None:
+        h = message.header
+        events = message.payload
+        assert isinstance(events, cim.EndDeviceEvents)
+        for event in events.events:
+            meter = event.end_device
+            self.store.events.record(
+                StoredEvent(meter, event.event_type, event.created_ns, event.severity, event.reason, event.details)
+            )
+            if h.process == "3.3.1" and event.reason in TAMPER_REASONS:
+                self.store.devices.set_watched(meter, True, f"tamper: {event.reason}")
+                flag = cim.RevenueProtectionFlag(
+                    meter=meter, flag="watch", flagged_ns=self.now_ns(), reason=f"tamper event {event.reason}"
+                )
+                await self.reply(message, "RevenueProtectionFlag", flag)
+                await self.open_case(meter, "3.3.2", "possible_tampering", f"tamper event {event.reason}")
+            elif h.process == "3.3.4":
+                self.store.devices.set_invalid(
+                    meter,
+                    True,
+                    f"registration {event.details.get('reported')} is not {event.details.get('registered')}",
+                )
+                flag = cim.RevenueProtectionFlag(
+                    meter=meter, flag="invalid", flagged_ns=self.now_ns(), reason="invalid meter registration ID"
+                )
+                await self.reply(message, "RevenueProtectionFlag", flag)
+                await self.open_case(meter, "3.3.4", "invalid_registration", "registration identity mismatch")
+            elif h.process == "3.4.6":
+                await self.open_case(
+                    meter,
+                    "3.4.6",
+                    "unsolicited_switch_operation",
+                    f"{event.reason} at {event.created_ns} without a command",
+                )
+
+    async def check_status(self, meters: list[str], process: str = "3.3.3") -> None:
+        """3.3.3: ask the head end for the meters' status between readings."""
+        request = cim.GetEndDeviceStatus(end_devices=meters, aspects=["tamper", "switch", "registration"])
+        flow = self.flow_for(process, self.headend, "GetEndDeviceStatus")
+        await self.send(self.headend, process=process, flow=flow, noun="GetEndDeviceStatus", payload=request)
+
+    @handles("EndDeviceStatus", "reply")
+    async def on_status(self, message: Opened) -> None:
+        status = message.payload
+        assert isinstance(status, cim.EndDeviceStatus)
+        for state in status.statuses:
+            if message.header.process == "3.3.3" and state.tamper_flags:
+                await self.open_case(state.end_device, "3.3.3", "possible_tampering", ", ".join(state.tamper_flags))
+
+    # -- connect orders (3.4.1, 3.4.2) ----------------------------------------------------------
+
+    @handles("EndDeviceControls")
+    async def on_connect_order(self, message: Opened) -> None:
+        """The CIS asks for a connect at a date and time: keep the order until then."""
+        controls = message.payload
+        assert isinstance(controls, cim.EndDeviceControls)
+        due = max((c.scheduled_ns or 0) for c in controls.controls)
+        self._orders.append((due, message))
+        await self.tick()
+
+    async def tick(self) -> None:
+        """Hand due connect orders to the head end (the simulation calls this as time passes)."""
+        now = self.now_ns()
+        due = [m for t, m in self._orders if t <= now]
+        self._orders = [(t, m) for t, m in self._orders if t > now]
+        for order in due:
+            await self._connect(order)
+
+    async def _connect(self, order: Opened) -> None:
+        h = order.header
+        controls = order.payload
+        assert isinstance(controls, cim.EndDeviceControls)
+        flow = self.flow_for(h.process, self.headend, "EndDeviceControls")
+        try:
+            answer = await self.endpoint.request(
+                self.headend,
+                timeout=30.0,
+                process=h.process,
+                flow=flow,
+                noun="EndDeviceControls",
+                payload=controls,
+                authority=h.authority,
+                operator=h.operator,
+            )
+            ack = answer.payload
+            assert isinstance(ack, cim.Acknowledgement)
+        except TimeoutError:
+            ack = cim.Acknowledgement(reply_to=h.message_id, status="error", text="head end did not answer")
+        for control in controls.controls:
+            if ack.status == "ok":
+                await self._check_vacancy(control.end_device)
+        done = cim.Acknowledgement(reply_to=h.message_id, status=ack.status, stage="completed", text=ack.text)
+        await self.reply(order, "Acknowledgement", done)
+
+    async def _check_vacancy(self, meter: str) -> None:
+        """3.4.1: energy registered between the move-out's final read and the move-in's first read."""
+        reads = self.store.meter_data.register_series(meter, IMPORT_REGISTER, 0, self.now_ns() + 1)
+        sequences = [r for r in reads if r.value is not None]
+        if len(sequences) < 3:
+            return
+        final_out, first_in = sequences[-3], sequences[-2]
+        delta = (first_in.value or 0) - (final_out.value or 0)
+        if delta > self.tamper_delta_wh:
+            self.store.devices.set_watched(meter, True, f"{delta:.0f} Wh used while disconnected")
+            await self.open_case(
+                meter, "3.3.2", "possible_tampering", f"{delta:.0f} Wh registered between move-out and move-in"
+            )
+
+    # -- prepayment and limits (3.2.x) ----------------------------------------------------------
+
+    async def non_payment_action(self, meter: str, action: str = "disconnect", authority: str | None = None) -> None:
+        """3.2.1 r5: a prepayment account out of credit: disconnect the load (or cap it)."""
+        control = cim.EndDeviceControl(
+            end_device=meter,
+            control_type=cim.RCD_OPEN,
+            reason="non-payment: prepayment exhausted",
+            demand_limit_w=1000.0 if action == "limit" else None,
+        )
+        flow = self.flow_for("3.2.1", self.headend, "EndDeviceControls")
+        await self.send(
+            self.headend,
+            process="3.2.1",
+            flow=flow,
+            noun="EndDeviceControls",
+            payload=cim.EndDeviceControls(controls=[control]),
+            authority=authority,
+        )
+
+    async def report_prepayment(self, meters: list[str], process: str = "3.2.1") -> None:
+        """3.2.1 r6: prepayment balances of prepayment accounts, as billing data."""
+        tariff = self.utility.tariffs["prepayment"]
+        for meter in meters:
+            account, _ = self._account_of(meter, self.now_ns() + 1)
+            if account is None or not account.prepayment:  # type: ignore[attr-defined]
+                continue
+            balance = cim.PrepaymentBalance(
+                account=account.id,  # type: ignore[attr-defined]
+                meter=meter,
+                as_of_ns=self.now_ns(),
+                balance_minor=account.prepayment_balance,  # type: ignore[attr-defined]
+                currency="USD",
+                energy_remaining_wh=float(tariff.energy_for(max(0, account.prepayment_balance))),  # type: ignore[attr-defined]
+            )
+            flow = self.flow_for(process, self.billing, "PrepaymentBalance")
+            await self.send(self.billing, process=process, flow=flow, noun="PrepaymentBalance", payload=balance)
+
+    async def set_limits(self, limits: cim.MeterLimits, *, process: str, authority: str) -> None:
+        """3.2.2 energy or 3.2.3 demand limits for a meter."""
+        flow = self.flow_for(process, self.headend, "MeterLimits")
+        await self.send(
+            self.headend, process=process, flow=flow, noun="MeterLimits", payload=limits, authority=authority
+        )
+
+
+def _floor(ts_ns: int, step_ns: int) -> int:
+    return ts_ns - ts_ns % step_ns
+
+
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _blocks(series: vee.Series, start: int, end: int) -> list[cim.IntervalBlock]:
+    """Contiguous runs of intervals with a value, each as one IntervalBlock with its quality flags."""
+    step = series.interval_s * NS
+    runs: list[list[vee.Interval]] = []
+    for i in series.intervals:
+        if not start <= i.start_ns < end or i.value_wh is None:
+            continue
+        if runs and runs[-1][-1].start_ns + step == i.start_ns:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return [
+        cim.IntervalBlock(
+            reading_type=series.reading_type,
+            start_ns=run[0].start_ns,
+            interval_s=series.interval_s,
+            unit="Wh",
+            values=[i.value_wh for i in run],  # type: ignore[misc]
+            qualities=[i.quality for i in run],
+        )
+        for run in runs
+    ]

@@ -1,0 +1,136 @@
+"""Actors at and around the customer's premises, and the people who use them.
+
+The Customer EMS shows what the meter tells it (AMI-32: prepayment, usage and limit
+alarms, 3.2.x and 5.1.4); the ESI/HAN Gateway shows the utility's notices (3.5.4); the
+Customer calls the CIS (AMI-30); a Street light reports lamp failures (3.5.6); the
+Field Crew Tool asks the OMS which meters are still out (3.5.3, 3.5.5).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+from amisys.actors.base import Actor, handles
+from amisys.actors.meter import cim_event
+from amisys.devices.street_light import StreetLight
+from amisys.messages import cim, han
+from amisys.security.endpoint import Opened
+
+if TYPE_CHECKING:
+    from amisys.utility import Utility
+
+
+class CustomerEms(Actor):
+    role = "customer-ems"
+
+    def __init__(self, name: str, utility: Utility) -> None:
+        super().__init__(name, utility)
+        self.display: list[han.MeterUsageStatus] = []
+
+    @handles("MeterUsageStatus")
+    async def on_usage(self, message: Opened) -> None:
+        status = message.payload
+        assert isinstance(status, han.MeterUsageStatus)
+        self.display.append(status)
+        if "Acknowledgement" in self.utility.policy.rule(message.header.flow, "reply").kinds:
+            ack = cim.Acknowledgement(reply_to=message.header.message_id, status="ok", text="alarm shown")
+            await self.reply(message, "Acknowledgement", ack)
+
+
+class EsiGateway(Actor):
+    role = "esi-han-gateway"
+
+    def __init__(self, name: str, utility: Utility) -> None:
+        super().__init__(name, utility)
+        self.notifications: list[han.TextMessage] = []
+
+    @handles("TextMessage")
+    async def on_text(self, message: Opened) -> None:
+        text = message.payload
+        assert isinstance(text, han.TextMessage)
+        self.notifications.append(text)
+
+
+class Customer(Actor):
+    """A customer of the utility, through the web portal or the call centre (AMI-30)."""
+
+    role = "customer"
+
+    def __init__(self, name: str, utility: Utility, *, cis: str = "cis") -> None:
+        super().__init__(name, utility)
+        self.cis = cis
+        self.answers: list[cim.Acknowledgement] = []
+        self._ids = itertools.count(1)
+
+    async def move(self, kind: str, account: str, service_point: str, when_ns: int | None = None) -> str:
+        request = cim.ServiceRequest(
+            request_id=f"{self.name}-req-{next(self._ids)}",
+            kind=kind,  # type: ignore[arg-type]
+            service_point=service_point,
+            account=account,
+            requested_ns=when_ns or self.now_ns(),
+        )
+        flow = self.flow_for("3.1.2", self.cis, "ServiceRequest")
+        return await self.send(self.cis, process="3.1.2", flow=flow, noun="ServiceRequest", payload=request)
+
+    async def pay(self, account: str, amount_minor: int, *, prepayment: bool, method: str = "debit_card") -> str:
+        payment = cim.CustomerPayment(
+            payment_id=f"{self.name}-pay-{next(self._ids)}",
+            account=account,
+            received_ns=self.now_ns(),
+            amount_minor=amount_minor,
+            currency="USD",
+            method=method,  # type: ignore[arg-type]
+            prepayment=prepayment,
+        )
+        flow = self.flow_for("3.2.1", self.cis, "CustomerPayment")
+        return await self.send(self.cis, process="3.2.1", flow=flow, noun="CustomerPayment", payload=payment)
+
+    @handles("Acknowledgement", "reply")
+    async def on_ack(self, message: Opened) -> None:
+        ack = message.payload
+        assert isinstance(ack, cim.Acknowledgement)
+        self.answers.append(ack)
+
+
+class StreetLightActor(Actor):
+    role = "street-light"
+
+    def __init__(self, name: str, utility: Utility, device: StreetLight, *, headend: str = "ami-headend") -> None:
+        super().__init__(name, utility)
+        self.device = device
+        self.headend = headend
+        self.verified: list[str] = []
+
+    async def advance(self, to_ns: int) -> None:
+        self.device.advance(to_ns)
+        events = self.device.drain_events()
+        if events:
+            payload = cim.EndDeviceEvents(events=[cim_event(e) for e in events])
+            flow = self.flow_for("3.5.6", self.headend, "EndDeviceEvents")
+            await self.send(self.headend, process="3.5.6", flow=flow, noun="EndDeviceEvents", payload=payload)
+
+    @handles("Acknowledgement", "reply")
+    async def on_verification(self, message: Opened) -> None:
+        self.verified.append(message.header.correlation_id or "")
+
+
+class FieldCrewTool(Actor):
+    role = "field-crew-tool"
+
+    def __init__(self, name: str, utility: Utility, *, oms: str = "oms") -> None:
+        super().__init__(name, utility)
+        self.oms = oms
+        self.answers: list[cim.RestorationStatus] = []
+
+    async def ask_restoration(self, meters: list[str], *, process: str = "3.5.3", outage_id: str | None = None) -> str:
+        request = cim.RestorationStatusRequest(meters=meters, outage_id=outage_id)
+        flow = self.flow_for(process, self.oms, "RestorationStatusRequest")
+        return await self.send(self.oms, process=process, flow=flow, noun="RestorationStatusRequest", payload=request)
+
+    @handles("RestorationStatus", "reply")
+    async def on_status(self, message: Opened) -> None:
+        status = message.payload
+        assert isinstance(status, cim.RestorationStatus)
+        self.answers.append(status)

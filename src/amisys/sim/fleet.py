@@ -1,0 +1,202 @@
+"""Build a running utility from a grid topology: systems, meters, premises, customers.
+
+Every service point of the topology gets a meter (device model and actor), an in-home
+display (Customer EMS) and a HAN gateway; its customer an account on a tariff that fits
+the premises (net metering with PV, prepayment where flagged, TOU, flat, CPP). The back
+office systems share one store and tariff book. Time advances with :func:`advance`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from amisys.actors.billing import Billing
+from amisys.actors.cis import Cis
+from amisys.actors.dms import Dms
+from amisys.actors.headend import HeadEnd, MeterRecord
+from amisys.actors.lms import Lms
+from amisys.actors.mdms import Mdms
+from amisys.actors.meter import MeterActor
+from amisys.actors.oms import Oms
+from amisys.actors.premises import Customer, CustomerEms, EsiGateway, FieldCrewTool, StreetLightActor
+from amisys.devices.meter import Meter
+from amisys.devices.street_light import StreetLight
+from amisys.grid.topology import Topology, generate
+from amisys.security.commands import RateThreshold
+from amisys.sim.clock import NS, SimClock
+from amisys.sim.loads import Site, pv, residential
+from amisys.utility import Utility
+
+TARIFF_MIX = (("residential-tou", 0.45), ("residential-flat", 0.3), ("residential-cpp", 0.15), ("feed-in", 0.1))
+
+
+@dataclass
+class Fleet:
+    """A utility with its topology and the actors by kind, for processes and the simulation."""
+
+    utility: Utility
+    topology: Topology
+    meters: dict[str, MeterActor] = field(default_factory=dict)
+    customers: dict[str, Customer] = field(default_factory=dict)
+    account_of: dict[str, str] = field(default_factory=dict)
+    street_lights: dict[str, StreetLightActor] = field(default_factory=dict)
+
+    @property
+    def headend(self) -> HeadEnd:
+        return self.utility.actor("ami-headend")  # type: ignore[return-value]
+
+    @property
+    def mdms(self) -> Mdms:
+        return self.utility.actor("mdms")  # type: ignore[return-value]
+
+    @property
+    def cis(self) -> Cis:
+        return self.utility.actor("cis")  # type: ignore[return-value]
+
+    @property
+    def oms(self) -> Oms:
+        return self.utility.actor("oms")  # type: ignore[return-value]
+
+    @property
+    def billing(self) -> Billing:
+        return self.utility.actor("billing")  # type: ignore[return-value]
+
+    def service_point_of(self, meter: str) -> str:
+        return self.topology.service_point_of(meter).id
+
+
+def build(
+    *,
+    feeders: int = 1,
+    transformers_per_feeder: int = 3,
+    customers_per_transformer: int = 4,
+    seed: int = 1,
+    clock: SimClock | None = None,
+    threshold: RateThreshold | None = None,
+    street_lights_per_feeder: int = 2,
+    topology: Topology | None = None,
+) -> Fleet:
+    topology = topology or generate(
+        feeders=feeders,
+        transformers_per_feeder=transformers_per_feeder,
+        customers_per_transformer=customers_per_transformer,
+        street_lights_per_feeder=street_lights_per_feeder,
+        seed=seed,
+    )
+    u = Utility(clock=clock, threshold=threshold, seed=seed)
+    start = u.clock.now_ns()
+    u.add(Mdms("mdms", u))
+    headend = u.add(HeadEnd("ami-headend", u), guard=True)
+    u.add(Cis("cis", u))
+    u.add(Billing("billing", u))
+    u.add(Oms("oms", u, topology))
+    u.add(Dms("dms", u))
+    u.add(Lms("lms-drms", u))
+    u.add(FieldCrewTool("field-crew-tool", u))
+    fleet = Fleet(u, topology)
+    rng = random.Random(seed)
+    schedule = u.tariffs.schedule
+    for k, sp in enumerate(topology.service_points, 1):
+        number = sp.meter.split(":")[-1]
+        tx = topology.transformer_of(sp.meter)
+        feeder = topology.feeder_of(sp.meter)
+        device = Meter(
+            sp.meter,
+            start_ns=start,
+            lat=sp.lat,
+            lon=sp.lon,
+            transformer=tx,
+            feeder=feeder,
+            phase=sp.phase,
+            battery_percent=100.0,
+            tier_of=lambda t, s=schedule: 1 if s.period_of(t) == "on_peak" else 2,
+            resolution_s=900,
+            profile_days=14,
+            has_der=sp.has_pv,
+        )
+        site = Site(
+            load_w=residential(seed * 100_003 + k), der_w=pv(seed * 7919 + k) if sp.has_pv else (lambda _t: 0.0)
+        )
+        display = u.add(CustomerEms(f"customer-ems:{number}", u))
+        esi = u.add(EsiGateway(f"esi-han-gateway:{number}", u))
+        meter = u.add(MeterActor(sp.meter, u, device, site, display=display.name))
+        fleet.meters[sp.meter] = meter
+        headend.register(
+            MeterRecord(
+                sp.meter, sp.id, tx, feeder, sp.phase, sp.lat, sp.lon, device.registration_id, han_gateway=esi.name
+            )
+        )
+        _enroll(fleet, sp, number, rng, start, device.registration_id)
+    for site_ in topology.street_lights:
+        light = StreetLight(site_.id, start_ns=start, lat=site_.lat, lon=site_.lon, utc_offset_hours=-5.0)
+        fleet.street_lights[site_.id] = u.add(StreetLightActor(site_.id, u, light))
+    return fleet
+
+
+def _enroll(fleet: Fleet, sp: object, number: str, rng: random.Random, start: int, registration: str) -> None:
+    """The customer, account, service point, meter installation and occupancy in the store."""
+    u = fleet.utility
+    accounts = u.store.accounts
+    customer, account = f"cust-{number}", f"acct-{number}"
+    accounts.add_customer(customer, sp.segment)  # type: ignore[attr-defined]
+    if sp.prepayment:  # type: ignore[attr-defined]
+        tariff = "prepayment"
+    elif sp.has_pv:  # type: ignore[attr-defined]
+        tariff = "net-metering-tou"
+    else:
+        tariff = rng.choices([t for t, _ in TARIFF_MIX], [w for _, w in TARIFF_MIX])[0]
+    cycle_day = rng.choice([None, None, None, 15, 28])
+    accounts.open_account(
+        account,
+        customer,
+        tariff,
+        billing_cycle_day=cycle_day,
+        prepayment=tariff == "prepayment",
+        opening_balance=2000 if tariff == "prepayment" else 0,
+        ts_ns=start,
+    )
+    topo = fleet.topology
+    accounts.add_service_point(
+        sp.id,
+        transformer=topo.transformer_of(sp.meter),
+        feeder=topo.feeder_of(sp.meter),  # type: ignore[attr-defined]
+        phase=sp.phase,
+        lat=sp.lat,
+        lon=sp.lon,
+        critical=sp.critical,
+    )  # type: ignore[attr-defined]
+    accounts.install_meter(sp.meter, sp.id, start)  # type: ignore[attr-defined]
+    accounts.move_in(account, sp.id, start)  # type: ignore[attr-defined]
+    u.store.devices.add_device(
+        sp.meter,
+        rcd_state="closed",
+        registration_id=registration,  # type: ignore[attr-defined]
+        expected_registration_id=registration,
+        ts_ns=start,
+    )
+    person = u.add(Customer(f"customer:{number}", u))
+    fleet.customers[account] = person
+    fleet.account_of[sp.meter] = account  # type: ignore[attr-defined]
+    if tariff == "prepayment":
+        meter = fleet.meters[sp.meter]  # type: ignore[attr-defined]
+        meter.device.set_prepayment(20_000.0, alarm_wh=3_000.0, action="limit", limit_w=1000.0)
+    if tariff != "prepayment" and not sp.critical and rng.random() < 0.3:  # type: ignore[attr-defined]
+        u.actor("cis").load_shed_enrolled.add(sp.meter)  # type: ignore[attr-defined]
+
+
+async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
+    """Let simulated time pass: premises consume, devices report, scheduled orders run."""
+    u = fleet.utility
+    end = u.clock.now_ns() + int(seconds * NS)
+    while u.clock.now_ns() < end:
+        await u.settle()
+        u.clock.set(min(end, u.clock.now_ns() + step_s * NS))
+        now = u.clock.now_ns()
+        for meter in fleet.meters.values():
+            await meter.advance(now)
+        for light in fleet.street_lights.values():
+            await light.advance(now)
+        await fleet.headend.tick()
+        await fleet.mdms.tick()
+        await u.settle()
