@@ -532,5 +532,5 @@ def test_customer_selected_billing_cycle_day() -> None:
     store.accounts.open_account("a-1", "c-1", "residential-tou")
     assert store.accounts.set_billing_cycle_day("a-1", 15).billing_cycle_day == 15
     assert store.accounts.set_billing_cycle_day("a-1", None).billing_cycle_day is None
-    with pytest.raises(StoreError, match="billing cycle day must be 1..31"):
+    with pytest.raises(StoreError, match=r"billing cycle day must be 1\.\.31"):
         store.accounts.set_billing_cycle_day("a-1", 32)

@@ -37,6 +37,7 @@ class Cis(Actor):
         self.disconnected_for_non_payment: set[str] = set()
         self.load_shed_enrolled: set[str] = set()
         self._orders = itertools.count(1)
+        self._credits: dict[str, str] = {}
 
     @property
     def store(self) -> Store:
@@ -132,9 +133,10 @@ class Cis(Actor):
         order = self._service_order(f"prepay-{ref}", {meter})
         credit = cim.PrepaymentAmount(account=account, meter=meter, energy_wh=float(tariff.energy_for(amount_minor)))
         flow = self.flow_for("3.2.1", self.headend, "PrepaymentAmount")
-        await self.send(
+        sent = await self.send(
             self.headend, process="3.2.1", flow=flow, noun="PrepaymentAmount", payload=credit, authority=order
         )
+        self._credits[sent] = meter
 
     # -- connect and disconnect ------------------------------------------------------------
 
@@ -216,6 +218,11 @@ class Cis(Actor):
         ack = message.payload
         assert isinstance(ack, cim.Acknowledgement)
         self.completed.append(ack)
+        meter = self._credits.pop(message.header.correlation_id or "", None)
+        if meter is not None and ack.status == "ok":
+            state = self.store.devices.get(meter).rcd_state if self.store.devices.exists(meter) else None
+            if state == "open":  # the meter disconnected itself when credit ran out: the payment reinstates it
+                await self.connect(meter, self.now_ns(), process="3.4.2", reason="reinstatement on payment")
 
     # -- revenue protection ------------------------------------------------------------------
 

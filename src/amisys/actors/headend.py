@@ -415,6 +415,12 @@ class HeadEnd(Actor):
         """Whether the requester's row returns ``noun`` (e.g. an acknowledgement rather than a status)."""
         return noun in self.utility.policy.rule(message.header.flow, "reply").kinds
 
+    def _record_switch(self, meter: str, state: cim.EndDeviceState, reason: str) -> None:
+        """The switch state as the meter reports it, in the device records (with its history)."""
+        devices = self.utility.store.devices
+        if state.switch_state in ("open", "closed") and devices.exists(meter):
+            devices.set_rcd_state(meter, state.switch_state, reason=reason, ts_ns=self.now_ns())
+
     def _leg_or_none(self, process: str, meter: str, noun: str) -> str | None:
         """The leg for an optional step: a process whose table has no meter read skips the reads."""
         try:
@@ -480,6 +486,7 @@ class HeadEnd(Actor):
             return result
         state = switched.payload.statuses[0]  # type: ignore[attr-defined]
         self._states[meter] = state
+        self._record_switch(meter, state, control.reason)
         result.steps.append("switch")
         wanted = "closed" if closing else "open"
         if state.switch_state != wanted:
@@ -506,6 +513,8 @@ class HeadEnd(Actor):
         answer = await self._ask(
             credit.meter, h.process, flow, "PrepaymentAmount", credit, authority=h.authority, operator=h.operator
         )
+        if answer is not None and isinstance(answer.payload, cim.EndDeviceStatus):
+            self._record_switch(credit.meter, answer.payload.statuses[0], "prepayment credit")
         ok = answer is not None
         ack = cim.Acknowledgement(reply_to=h.message_id, status="ok" if ok else "error", stage="completed")
         await self.reply(message, "Acknowledgement", ack)

@@ -49,6 +49,7 @@ class Case:
     reason: str
     process: str
     opened_ns: int
+    notes: str = ""
     outcome: str | None = None
 
 
@@ -79,6 +80,7 @@ class Mdms(Actor):
         self._ids = itertools.count(1)
         self._orders: list[tuple[int, Opened]] = []
         self._read_windows: dict[str, tuple[int, int, str]] = {}
+        self._last_read: dict[str, int] = {}
 
     @property
     def store(self) -> Store:
@@ -87,9 +89,10 @@ class Mdms(Actor):
     # -- reading ---------------------------------------------------------------------
 
     async def read(self, meters: list[str], *, process: str = "3.1.1", start_ns: int | None = None) -> None:
-        """Ask the head end to read meters from ``start_ns`` (default: the last 24 hours)."""
+        """Ask the head end to read meters from ``start_ns`` (default: since each meter's last read,
+        or since it was installed)."""
         now = self.now_ns()
-        start = start_ns if start_ns is not None else now - DAY_NS
+        start = start_ns if start_ns is not None else min(self._read_from(m, now) for m in meters)
         schedule = cim.MeterReadSchedule(
             meters=meters, reading_types=[OBIS_IMPORT_PROFILE, OBIS_EXPORT_PROFILE], start_ns=start, recurrence_s=86_400
         )
@@ -97,6 +100,12 @@ class Mdms(Actor):
             self._read_windows[meter] = (start, now, process)
         flow = self.flow_for(process, self.headend, "MeterReadSchedule")
         await self.send(self.headend, process=process, flow=flow, noun="MeterReadSchedule", payload=schedule)
+
+    def _read_from(self, meter: str, now: int) -> int:
+        if meter in self._last_read:
+            return self._last_read[meter]
+        installed = self.store.accounts.installations(meter=meter)
+        return installed[0].from_ns if installed else now - DAY_NS
 
     @handles("MeterReadings", "reply")
     async def on_readings(self, message: Opened) -> None:
@@ -106,6 +115,7 @@ class Mdms(Actor):
             window = self._read_windows.get(reading.meter)
             self.ingest(reading, window, source=message.last_sender)
             if window is not None:
+                self._last_read[reading.meter] = window[1]
                 await self._after_read(reading.meter, window)
 
     def ingest(self, reading: cim.MeterReading, window: tuple[int, int, str] | None, *, source: str) -> None:
@@ -116,24 +126,25 @@ class Mdms(Actor):
         ]
         if registers:
             self.store.meter_data.ingest_registers(registers, source=source)
+        by_type: dict[str, list[cim.IntervalBlock]] = {}
         for block in reading.interval_blocks:
-            step = block.interval_s * NS
+            by_type.setdefault(block.reading_type, []).append(block)
+        for reading_type, blocks in by_type.items():
+            step = blocks[0].interval_s * NS
+            intervals = {
+                b.start_ns + k * step: vee.Interval(b.start_ns + k * step, value, quality)
+                for b in blocks
+                for k, (value, quality) in enumerate(zip(b.values, b.qualities, strict=True))
+            }
             series = vee.Series(
-                reading.meter,
-                block.reading_type,
-                block.interval_s,
-                [
-                    vee.Interval(block.start_ns + k * step, value, quality)
-                    for k, (value, quality) in enumerate(zip(block.values, block.qualities, strict=True))
-                ],
+                reading.meter, reading_type, blocks[0].interval_s, sorted(intervals.values(), key=lambda i: i.start_ns)
             )
-            start = block.start_ns
-            end = block.start_ns + len(block.values) * step
+            start, end = min(intervals), max(intervals) + step
             if window is not None:
                 start = min(start, _floor(window[0], step))
                 end = max(end, _floor(window[1], step))
             history = [
-                self._stored(reading.meter, block.reading_type, start - (d + 1) * DAY_NS, start - d * DAY_NS)
+                self._stored(reading.meter, reading_type, start - (d + 1) * DAY_NS, start - d * DAY_NS)
                 for d in range(self.rules.profile_days)
             ]
             history = [h for h in history if h.intervals]
@@ -141,7 +152,7 @@ class Mdms(Actor):
             self.issues.extend(result.issues)
             estimated = vee.estimate(result.series, history, self.rules)
             rows = [
-                IntervalRow(reading.meter, block.reading_type, i.start_ns, i.value_wh, i.quality, source, now)
+                IntervalRow(reading.meter, reading_type, i.start_ns, i.value_wh, i.quality, source, now)
                 for i in estimated.intervals
             ]
             self.store.meter_data.ingest_many(rows)
@@ -156,8 +167,8 @@ class Mdms(Actor):
         )
 
     async def _after_read(self, meter: str, window: tuple[int, int, str]) -> None:
-        start, end, process = window
-        await self._check_anomaly(meter, start, end)
+        _, end, process = window
+        await self._check_anomaly(meter, end)
         account, _ = self._account_of(meter, end)
         if account is None or process not in BILLING_READS:
             return
@@ -222,11 +233,11 @@ class Mdms(Actor):
 
     # -- revenue protection ---------------------------------------------------------------
 
-    async def _check_anomaly(self, meter: str, start: int, end: int) -> None:
-        """3.3.2: consumption far below the meter's own recent days on an occupied premise."""
-        days = max(1, (end - start) // DAY_NS)
-        recent = sum(i.value_wh or 0 for i in self._stored(meter, OBIS_IMPORT_PROFILE, start, end).intervals) / days
-        before = self._stored(meter, OBIS_IMPORT_PROFILE, start - 7 * DAY_NS, start).intervals
+    async def _check_anomaly(self, meter: str, end: int) -> None:
+        """3.3.2: the last day's consumption far below the meter's own previous week, on an occupied premise."""
+        day_start = end - DAY_NS
+        recent = sum(i.value_wh or 0 for i in self._stored(meter, OBIS_IMPORT_PROFILE, day_start, end).intervals)
+        before = self._stored(meter, OBIS_IMPORT_PROFILE, day_start - 7 * DAY_NS, day_start).intervals
         if len(before) < 96 * 3:
             return
         typical = sum(i.value_wh or 0 for i in before) / (len(before) / 96)
@@ -244,7 +255,7 @@ class Mdms(Actor):
             contact_customer=True,
             notes=notes,
         )
-        self.cases[case_id] = Case(case_id, meter, reason, process, self.now_ns())
+        self.cases[case_id] = Case(case_id, meter, reason, process, self.now_ns(), notes)
         flow = self.flow_for(process, self.cis, "RevenueProtectionCase")
         await self.send(self.cis, process=process, flow=flow, noun="RevenueProtectionCase", payload=case)
         return case_id
@@ -356,12 +367,14 @@ class Mdms(Actor):
 
     async def _check_vacancy(self, meter: str) -> None:
         """3.4.1: energy registered between the move-out's final read and the move-in's first read."""
-        reads = self.store.meter_data.register_series(meter, IMPORT_REGISTER, 0, self.now_ns() + 1)
-        sequences = [r for r in reads if r.value is not None]
-        if len(sequences) < 3:
+        opened = [c for c in self.store.devices.history(meter, "rcd_state") if c.value == "open"]
+        if not opened:
             return
-        final_out, first_in = sequences[-3], sequences[-2]
-        delta = (first_in.value or 0) - (final_out.value or 0)
+        final_out = self.store.meter_data.latest_register(meter, IMPORT_REGISTER, opened[-1].changed_ns)
+        first_in = self.store.meter_data.latest_register(meter, IMPORT_REGISTER)
+        if final_out is None or first_in is None or final_out.value is None or first_in.value is None:
+            return
+        delta = first_in.value - final_out.value
         if delta > self.tamper_delta_wh:
             self.store.devices.set_watched(meter, True, f"{delta:.0f} Wh used while disconnected")
             await self.open_case(

@@ -272,8 +272,7 @@ class MeterActor(Actor):
         assert isinstance(credit, cim.PrepaymentAmount)
         self.device.credit(credit.energy_wh or 0.0, self.device.time_ns, reset=credit.reset)
         await self._report(self.device.drain_events())
-        ack = cim.Acknowledgement(reply_to=message.header.message_id, status="ok", stage="completed")
-        await self.reply(message, "Acknowledgement", ack)
+        await self.reply(message, "EndDeviceStatus", cim.EndDeviceStatus(statuses=[self.state()]))
 
     @handles("MeterLimits")
     async def on_limits(self, message: Opened) -> None:

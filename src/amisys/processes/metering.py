@@ -267,9 +267,10 @@ def _outage(fleet: Fleet, transformer: str, start_ns: int, end_ns: int) -> list[
 
 @process("3.5.1", "Outage detection: a transformer fails; its meters send last gasps")
 async def outage(fleet: Fleet, options: dict[str, Any]) -> None:
-    tx = options.get("transformer") or fleet.topology.transformers[0].id
+    transformers = options.get("transformers") or [fleet.topology.transformers[0].id]
     now = fleet.utility.clock.now_ns()
-    _outage(fleet, tx, now, now + 2 * HOUR * NS)
+    for tx in transformers:
+        _outage(fleet, tx, now, now + 2 * HOUR * NS)
     await advance(fleet, 900)
     fleet.oms.correlate()
 

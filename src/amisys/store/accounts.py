@@ -240,6 +240,14 @@ class AccountRepository:
                 self._ledger(account_id, opening_balance, opening_balance, "opening balance", None, account.opened_ns)
         return account
 
+    def change_tariff(self, account_id: str, tariff: str) -> Account:
+        """Move an account to another tariff (from the next bill on)."""
+        _id("tariff", tariff)
+        self.account(account_id)
+        with self._db.transaction():
+            self._db.execute("UPDATE accounts SET tariff = ? WHERE id = ?", (tariff, account_id))
+        return self.account(account_id)
+
     def set_billing_cycle_day(self, account_id: str, day: int | None) -> Account:
         """The customer's chosen billing cycle day (seed 3.1.4); None returns to the utility's read day."""
         if day is not None and not (isinstance(day, int) and 1 <= day <= 31):
