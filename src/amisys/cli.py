@@ -19,6 +19,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="amisys: the 
 catalog_app = typer.Typer(no_args_is_help=True, help="The seed as data: look-ups, export and lint.")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(audit_app, name="audit")
+process_app = typer.Typer(no_args_is_help=True, help="Run business processes and check them against the seed.")
+app.add_typer(process_app, name="process")
 
 out = Console(soft_wrap=False)
 err = Console(stderr=True)
@@ -184,3 +186,45 @@ def requirements_cmd(
         raise _fail(exc) from None
     for path in written.values():
         out.print(f"wrote {path}", highlight=False)
+
+
+@process_app.command("list")
+def process_list() -> None:
+    """Every process that can be run, with how it is triggered."""
+    from amisys.processes import registry
+
+    for pid, spec in sorted(registry().items(), key=lambda kv: [int(x) for x in kv[0].split(".")]):
+        typer.echo(f"{pid:7} {spec.summary}")
+
+
+@process_app.command("run")
+def process_run(
+    process_id: Annotated[str, typer.Argument(help="Process id, e.g. 3.4.1")],
+    meter: Annotated[str | None, typer.Option(help="The meter to use, e.g. meter:000003")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated utility")] = 1,
+    trace: Annotated[bool, typer.Option("--trace", help="Print every delivery of the process")] = False,
+) -> None:
+    """Run one business process end to end on a small simulated utility and check it against its seed table.
+
+    Exit status 0 when the observed trace conforms, 1 when it does not.
+    """
+    import asyncio
+
+    from amisys.processes import registry
+    from amisys.processes.runner import run
+
+    if process_id not in registry():
+        from amisys.catalog.catalog import _nearest
+
+        raise _fail(UnknownIdError("process with a trigger", process_id, _nearest(process_id, registry())))
+    options = {"meter": meter} if meter else {}
+    result = asyncio.run(run(process_id, seed=seed, **options))
+    if trace:
+        for t in result.trace:
+            if t.process == process_id:
+                typer.echo(f"{t.interface:7} {t.sender:24} → {t.recipient:24} {t.kind:34} {t.direction:7} {t.decision}")
+    typer.echo(result.report.summary())
+    failures = result.fleet.utility.failures
+    for name, exc in failures:
+        typer.echo(f"actor failure in {name}: {type(exc).__name__}: {exc}", err=True)
+    raise typer.Exit(0 if result.report.ok and not failures else 1)

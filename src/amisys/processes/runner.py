@@ -57,8 +57,18 @@ def default_fleet(seed: int = 1) -> Fleet:
     return build(feeders=1, transformers_per_feeder=3, customers_per_transformer=4, seed=seed, clock=clock)
 
 
-async def run(pid: str, *, fleet: Fleet | None = None, warmup_days: float = WARMUP_DAYS, **options: Any) -> RunResult:
-    """Warm the utility up, trigger the process, let it finish, and check its trace."""
+async def run(
+    pid: str,
+    *,
+    fleet: Fleet | None = None,
+    warmup_days: float = WARMUP_DAYS,
+    keep_running: bool = False,
+    **options: Any,
+) -> RunResult:
+    """Warm the utility up, trigger the process, let it finish, and check its trace.
+
+    The bus is closed afterwards unless ``keep_running``; the fleet stays inspectable.
+    """
     if pid not in REGISTRY:
         from amisys.catalog import UnknownIdError
 
@@ -74,4 +84,6 @@ async def run(pid: str, *, fleet: Fleet | None = None, warmup_days: float = WARM
     await u.settle()
     trace = u.bus.trace[mark:]
     report = check(u.catalog, u.requirements, pid, trace, u.pki.role)
+    if not keep_running:
+        await u.bus.aclose()
     return RunResult(pid, report, trace, fleet)

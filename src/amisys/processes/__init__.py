@@ -1,0 +1,12 @@
+"""Business processes: how each is triggered, and conformance of its trace with the seed."""
+
+from __future__ import annotations
+
+from amisys.processes.runner import REGISTRY, ProcessDef
+
+
+def registry() -> dict[str, ProcessDef]:
+    """Every process with a trigger (importing the modules that register them)."""
+    import amisys.processes.metering  # noqa: F401
+
+    return REGISTRY
