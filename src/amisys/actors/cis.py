@@ -144,20 +144,7 @@ class Cis(Actor):
         self, meter: str, when_ns: int, *, process: str, reason: str, operator: str | None = None
     ) -> None:
         """3.4.1 / 3.4.2: the MDMS schedules the connect with the head end."""
-        order = self._service_order(process, {meter})
-        control = cim.EndDeviceControl(
-            end_device=meter, control_type=cim.RCD_CLOSE, reason=reason, scheduled_ns=when_ns
-        )
-        flow = self.flow_for(process, self.mdms, "EndDeviceControls")
-        await self.send(
-            self.mdms,
-            process=process,
-            flow=flow,
-            noun="EndDeviceControls",
-            payload=cim.EndDeviceControls(controls=[control]),
-            authority=order,
-            operator=operator,
-        )
+        await self._switch(self.mdms, meter, cim.RCD_CLOSE, when_ns, process, reason, operator, None)
 
     async def disconnect(
         self,
@@ -170,11 +157,25 @@ class Cis(Actor):
         authority: str | None = None,
     ) -> None:
         """3.4.3 move-out, 3.4.4 non-payment, 3.4.5 emergency load control, 4.1.6 emergency response."""
+        await self._switch(self.headend, meter, cim.RCD_OPEN, when_ns, process, reason, operator, authority)
+
+    async def _switch(
+        self,
+        to: str,
+        meter: str,
+        control_type: str,
+        when_ns: int,
+        process: str,
+        reason: str,
+        operator: str | None,
+        authority: str | None,
+    ) -> None:
+        """An RCD command for a date and time, under its own service order unless one is given."""
         order = authority or self._service_order(process, {meter})
-        control = cim.EndDeviceControl(end_device=meter, control_type=cim.RCD_OPEN, reason=reason, scheduled_ns=when_ns)
-        flow = self.flow_for(process, self.headend, "EndDeviceControls")
+        control = cim.EndDeviceControl(end_device=meter, control_type=control_type, reason=reason, scheduled_ns=when_ns)
+        flow = self.flow_for(process, to, "EndDeviceControls")
         await self.send(
-            self.headend,
+            to,
             process=process,
             flow=flow,
             noun="EndDeviceControls",

@@ -506,30 +506,30 @@ class HeadEnd(Actor):
 
     @handles("PrepaymentAmount")
     async def on_prepayment(self, message: Opened) -> None:
-        h = message.header
         credit = message.payload
         assert isinstance(credit, cim.PrepaymentAmount)
-        flow = self.flow_for(h.process, credit.meter, "PrepaymentAmount")
-        answer = await self._ask(
-            credit.meter, h.process, flow, "PrepaymentAmount", credit, authority=h.authority, operator=h.operator
-        )
+        answer = await self._pass_on(message, credit.meter)
         if answer is not None and isinstance(answer.payload, cim.EndDeviceStatus):
             self._record_switch(credit.meter, answer.payload.statuses[0], "prepayment credit")
-        ok = answer is not None
-        ack = cim.Acknowledgement(reply_to=h.message_id, status="ok" if ok else "error", stage="completed")
+        status = "ok" if answer is not None else "error"
+        ack = cim.Acknowledgement(reply_to=message.header.message_id, status=status, stage="completed")
         await self.reply(message, "Acknowledgement", ack)
 
     @handles("MeterLimits")
     async def on_limits(self, message: Opened) -> None:
-        h = message.header
         limits = message.payload
         assert isinstance(limits, cim.MeterLimits)
-        flow = self.flow_for(h.process, limits.meter, "MeterLimits")
-        answer = await self._ask(
-            limits.meter, h.process, flow, "MeterLimits", limits, authority=h.authority, operator=h.operator
-        )
+        answer = await self._pass_on(message, limits.meter)
         if answer is not None:
             await self.reply(message, "EndDeviceStatus", answer.payload)  # type: ignore[arg-type]
+
+    async def _pass_on(self, message: Opened, meter: str) -> Opened | None:
+        """Hand a command to its meter under the same business record and operator; the meter's answer."""
+        h = message.header
+        flow = self.flow_for(h.process, meter, h.noun)
+        return await self._ask(
+            meter, h.process, flow, h.noun, message.payload, authority=h.authority, operator=h.operator
+        )
 
     # -- outages (3.5.x) --------------------------------------------------------------------------
 

@@ -97,38 +97,24 @@ async def prepayment(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.utility.settle()
 
 
-@process("3.2.2", "Limited energy usage: the MDMS sets a customer's energy limit, which usage then approaches")
-async def energy_limit(fleet: Fleet, options: dict[str, Any]) -> None:
+async def _limit(fleet: Fleet, options: dict[str, Any], process: str, **limit: Any) -> None:
+    """The MDMS sets a limit for a month; usage then runs against it for half a day."""
     meter = _meter(fleet, options, where="postpaid")
     now = fleet.utility.clock.now_ns()
-    limits = cim.MeterLimits(
-        meter=meter.name,
-        start_ns=now,
-        end_ns=now + 30 * DAY * NS,
-        energy_limit_wh=1500.0,
-        close_to_limit_percent=50.0,
-        action="notify",
-    )
-    order = fleet.cis._service_order("energy-limit", {meter.name})
-    await fleet.mdms.set_limits(limits, process="3.2.2", authority=order)
+    limits = cim.MeterLimits(meter=meter.name, start_ns=now, end_ns=now + 30 * DAY * NS, action="notify", **limit)
+    order = fleet.cis._service_order(f"limit-{process}", {meter.name})
+    await fleet.mdms.set_limits(limits, process=process, authority=order)
     await advance(fleet, 12 * HOUR)
+
+
+@process("3.2.2", "Limited energy usage: the MDMS sets a customer's energy limit, which usage then approaches")
+async def energy_limit(fleet: Fleet, options: dict[str, Any]) -> None:
+    await _limit(fleet, options, "3.2.2", energy_limit_wh=1500.0, close_to_limit_percent=50.0)
 
 
 @process("3.2.3", "Limited demand: the MDMS sets a demand limit for on-peak periods, which demand then exceeds")
 async def demand_limit(fleet: Fleet, options: dict[str, Any]) -> None:
-    meter = _meter(fleet, options, where="postpaid")
-    now = fleet.utility.clock.now_ns()
-    limits = cim.MeterLimits(
-        meter=meter.name,
-        start_ns=now,
-        end_ns=now + 30 * DAY * NS,
-        demand_limit_w=300.0,
-        close_to_limit_percent=80.0,
-        action="notify",
-    )
-    order = fleet.cis._service_order("demand-limit", {meter.name})
-    await fleet.mdms.set_limits(limits, process="3.2.3", authority=order)
-    await advance(fleet, 12 * HOUR)
+    await _limit(fleet, options, "3.2.3", demand_limit_w=300.0, close_to_limit_percent=80.0)
 
 
 # -- 3.3 revenue protection ---------------------------------------------------------------------
