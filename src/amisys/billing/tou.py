@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 NS = 1_000_000_000
+QUARTER_NS = 900 * NS  # the shortest local-time offset step (e.g. UTC+5:45) is a quarter hour
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class TouSchedule:
     seasons: tuple[Season, ...]
     holidays: frozenset[dt.date] = field(default_factory=frozenset)
 
+    _cache: dict[int, str] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
     def __post_init__(self) -> None:
         months = [m for s in self.seasons for m in s.months]
         if sorted(months) != list(range(1, 13)):
@@ -64,7 +67,19 @@ class TouSchedule:
         return dt.datetime.fromtimestamp(ts_ns / NS, tz=ZoneInfo(self.timezone))
 
     def period_of(self, ts_ns: int) -> str:
-        """The period of the interval starting at ``ts_ns`` (UTC ns)."""
+        """The period of the interval starting at ``ts_ns`` (UTC ns).
+
+        Cached per quarter hour: every meter's interval at the same instant asks the same question.
+        """
+        quarter = ts_ns // QUARTER_NS
+        period = self._cache.get(quarter)
+        if period is None:
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            period = self._cache[quarter] = self._period_at(quarter * QUARTER_NS)
+        return period
+
+    def _period_at(self, ts_ns: int) -> str:
         when = self.local(ts_ns)
         season = next(s for s in self.seasons if when.month in s.months)
         day = "weekend" if when.weekday() >= 5 or when.date() in self.holidays else "weekday"

@@ -154,6 +154,15 @@ def _write_head(path: Path, head: _Head, fsync: bool) -> None:
     os.replace(tmp, path)
 
 
+HEAD_WIDTH = 192
+"""The head file is rewritten in place at a fixed width (one small write, no rename per record)."""
+
+
+def _head_bytes(head: _Head) -> bytes:
+    text = msgspec.json.encode(head)
+    return text + b" " * (HEAD_WIDTH - 1 - len(text)) + b"\n"
+
+
 def _name(rec: AuditRecord) -> str:
     return f"record {rec.seq} ({rec.id})"
 
@@ -311,6 +320,7 @@ class AuditLog:
         self._records: list[AuditRecord] = []
         self._head = _Head(0, GENESIS)
         self._file: BinaryIO | None = None
+        self._head_fd: int | None = None
         if self._path is not None:
             self._open(self._path)
 
@@ -336,6 +346,14 @@ class AuditLog:
         self._head = _Head(last.seq, last.hash) if last else _Head(0, GENESIS)
         if head != self._head:
             _write_head(hp, self._head, self._fsync)
+
+    def _write_head_in_place(self) -> None:
+        if self._head_fd is None:
+            assert self._path is not None
+            self._head_fd = os.open(head_path(self._path), os.O_RDWR | os.O_CREAT, 0o644)
+        os.pwrite(self._head_fd, _head_bytes(self._head), 0)
+        if self._fsync:
+            os.fsync(self._head_fd)
 
     @property
     def path(self) -> Path | None:
@@ -403,7 +421,7 @@ class AuditLog:
                 if self._fsync:
                     os.fsync(self._file.fileno())
                 self._head = _Head(rec.seq, rec.hash)
-                _write_head(head_path(self._path), self._head, self._fsync)
+                self._write_head_in_place()
             else:
                 self._head = _Head(rec.seq, rec.hash)
             self._records.append(rec)
@@ -437,6 +455,9 @@ class AuditLog:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+            if self._head_fd is not None:
+                os.close(self._head_fd)
+                self._head_fd = None
 
     def __enter__(self) -> AuditLog:
         return self
