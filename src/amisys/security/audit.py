@@ -318,6 +318,8 @@ class AuditLog:
         self._fsync = fsync
         self._lock = threading.Lock()
         self._records: list[AuditRecord] = []
+        """Held in memory only for a log without a file; a file-backed log is read back from its file."""
+        self._count = 0
         self._head = _Head(0, GENESIS)
         self._file: BinaryIO | None = None
         self._head_fd: int | None = None
@@ -337,12 +339,13 @@ class AuditLog:
             result = VerifyResult(False, len(lines), None, f"the head file {hp.name} is missing")
         if not result.ok:
             raise AuditChainError(result)
-        self._records = [e.record for e in lines if e.record is not None]
+        records = [e.record for e in lines if e.record is not None]
+        self._count = len(records)
         self._file = open(path, "ab")  # noqa: SIM115
         if data and not data.endswith(b"\n"):
             self._file.write(b"\n")
             self._file.flush()
-        last = self._records[-1] if self._records else None
+        last = records[-1] if records else None
         self._head = _Head(last.seq, last.hash) if last else _Head(0, GENESIS)
         if head != self._head:
             _write_head(hp, self._head, self._fsync)
@@ -365,7 +368,7 @@ class AuditLog:
         return self._head.hash
 
     def __len__(self) -> int:
-        return len(self._records)
+        return self._count
 
     def append(
         self,
@@ -424,12 +427,18 @@ class AuditLog:
                 self._write_head_in_place()
             else:
                 self._head = _Head(rec.seq, rec.hash)
-            self._records.append(rec)
+                self._records.append(rec)
+            self._count += 1
             return rec
 
     def records(self) -> list[AuditRecord]:
+        """Every record; a file-backed log reads them back from its file (memory stays flat however long it runs)."""
         with self._lock:
-            return list(self._records)
+            if self._path is None:
+                return list(self._records)
+            if self._file is not None:
+                self._file.flush()
+            return [line.record for line in read_lines(self._path) if line.record is not None]
 
     def find(
         self, message_id: str | None = None, decision: str | None = None, actor: str | None = None
