@@ -279,6 +279,8 @@ async def der_islanding(fleet: Fleet, options: dict[str, Any]) -> None:
 async def _restoration(fleet: Fleet, pid: str, planned: bool) -> None:
     tx = fleet.topology.transformers[0].id
     now = fleet.utility.clock.now_ns()
+    if planned:  # the work order's outage, known to the OMS in advance
+        fleet.oms.correlator.schedule_outage([tx], now, now + HOUR * NS, "planned work")
     meters = _outage(fleet, tx, now, now + HOUR * NS)
     stuck = meters[0]
     fleet.meters[stuck].site.outage.append((now, now + 10 * DAY * NS))  # a blown service drop
