@@ -13,7 +13,6 @@ Against an attacker who can do that, the head has to be anchored elsewhere (anot
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import threading
@@ -61,10 +60,11 @@ class AuditRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     hash: str
 
     def compute_hash(self) -> str:
-        """SHA-256 over every field but ``hash``, canonically encoded (JSON, sorted keys, no whitespace, ASCII)."""
-        fields = msgspec.structs.asdict(self)
-        del fields["hash"]
-        return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("ascii")).hexdigest()
+        """SHA-256 over the record with an empty ``hash``, canonically encoded (JSON, sorted keys, no whitespace)."""
+        return hashlib.sha256(_CANONICAL.encode(msgspec.structs.replace(self, hash=""))).hexdigest()
+
+
+_CANONICAL = msgspec.json.Encoder(order="sorted")
 
 
 @dataclass(frozen=True, slots=True)
