@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable
@@ -488,5 +489,23 @@ def test_unsubscribe_mid_handler_redelivers_to_the_next_subscriber() -> None:
             await wait_until(lambda: bus.trace)
             assert fresh.seen == ["outage"]
             assert (bus.trace[0].decision, bus.trace[0].attempts) == ("accepted", 1)
+
+    asyncio.run(main())
+
+
+def test_an_expired_delivery_is_dropped_not_delivered_late() -> None:
+    async def main() -> None:
+        handler = Recorder()
+        now = [1_000]
+        async with InProcessBus(now_ns=lambda: now[0]) as bus:
+            ping = dataclasses.replace(delivery("ping", recipient="meter:000007"), expires_ns=1_500)
+            fresh = dataclasses.replace(delivery("read", recipient="meter:000007"), expires_ns=5_000)
+            await bus.publish(ping)
+            await bus.publish(fresh)
+            now[0] = 2_000  # the meter comes back after the ping stopped mattering
+            bus.subscribe("meter:000007", handler)
+            await wait_until(lambda: len(bus.trace) == 2)
+            assert handler.seen == ["read"]
+            assert [(r.message_id, r.decision) for r in bus.trace] == [("ping", "expired"), ("read", "accepted")]
 
     asyncio.run(main())
