@@ -214,3 +214,27 @@ def test_net_metering_bill_to_the_cent() -> None:
     # off-peak import 78 kWh x 11.2 c = 873.6 -> 874 c; fixed 155 c; total 874 + 155 - 513 = 516 c.
     assert bill.total_minor == 516
     assert -513 in [line.amount_minor for line in bill.lines]
+
+
+def test_sub_meter_is_read_through_its_meter_to_verify_load_control() -> None:
+    async def scenario() -> tuple[Fleet, str]:
+        fleet = default_fleet()
+        await fleet.utility.start()
+        await advance(fleet, 86_400)
+        meter = next(m for m in fleet.meters.values() if m.sub_meters)
+        circuit = meter.sub_meters[0]
+        circuit.load_w = lambda _t: 0.0  # the EV charger obeys a load control command
+        start = fleet.utility.clock.now_ns()
+        await advance(fleet, 2 * 3600)
+        lms = fleet.utility.actor("lms-drms")
+        await lms.verify_load_control([meter.name], start_ns=start, end_ns=fleet.utility.clock.now_ns())  # type: ignore[attr-defined]
+        await fleet.utility.settle()
+        return fleet, meter.name
+
+    fleet, meter = asyncio.run(scenario())
+    lms = fleet.utility.actor("lms-drms")
+    assert lms.circuit_energy[(meter, "1.1.1.29.0.255")] == 0.0  # type: ignore[attr-defined]
+    (readings,) = lms.verifications  # type: ignore[attr-defined]
+    channels = {r.reading_type for r in readings.meter_readings[0].readings}
+    assert {"1.0.1.8.0.255", "1.1.1.8.0.255"} <= channels
+    assert fleet.meters[meter].sub_meters[0].device.read_registers()["1.0.1.8.0.255"] > 0  # it charged on day one

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from amisys.actors.base import Actor, handles
+from amisys.actors.sub_meter import SubMeterCircuit
 from amisys.devices.events import DeviceEvent
 from amisys.devices.meter import Meter
 from amisys.devices.profile import OBIS_EXPORT_PROFILE, OBIS_IMPORT_PROFILE
@@ -81,9 +82,11 @@ class MeterActor(Actor):
         *,
         headend: str = "ami-headend",
         display: str | None = None,
+        sub_meters: list[SubMeterCircuit] | None = None,
     ) -> None:
         super().__init__(name, utility)
         self.device = device
+        self.sub_meters = sub_meters or []
         self.site = site
         self.headend = headend
         self.display = display
@@ -100,6 +103,8 @@ class MeterActor(Actor):
         """Let the premises consume up to ``to_ns`` and report what the meter noticed."""
         was_live = self.energized
         self.device.advance(to_ns, self.site.load_w, self.site.der_output, self.site.grid_voltage)
+        for circuit in self.sub_meters:
+            circuit.advance(to_ns)
         events = self.device.drain_events()
         if was_live and not self.energized:
             await self._report([e for e in events if e.name in LAST_GASP])
@@ -206,6 +211,9 @@ class MeterActor(Actor):
                         qualities=["valid"] * len(intervals),
                     )
                 )
+        for circuit in self.sub_meters:  # read over the local link (AMI-37), reported as further channels
+            registers += circuit.registers()
+            blocks += circuit.blocks(start_ns, end_ns)
         reading = cim.MeterReading(meter=self.name, readings=registers, interval_blocks=blocks)
         return cim.MeterReadings(meter_readings=[reading])
 

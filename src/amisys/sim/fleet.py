@@ -20,12 +20,14 @@ from amisys.actors.mdms import Mdms
 from amisys.actors.meter import MeterActor
 from amisys.actors.oms import Oms
 from amisys.actors.premises import Customer, CustomerEms, EsiGateway, FieldCrewTool, StreetLightActor
+from amisys.actors.sub_meter import SubMeterCircuit
 from amisys.devices.meter import Meter
 from amisys.devices.street_light import StreetLight
+from amisys.devices.sub_meter import SubMeter
 from amisys.grid.topology import Topology, generate
 from amisys.security.commands import RateThreshold
 from amisys.sim.clock import NS, SimClock
-from amisys.sim.loads import Site, pv, residential
+from amisys.sim.loads import Site, ev_charging, pv, residential
 from amisys.utility import Utility
 
 TARIFF_MIX = (("residential-tou", 0.45), ("residential-flat", 0.3), ("residential-cpp", 0.15), ("feed-in", 0.1))
@@ -115,12 +117,26 @@ def build(
             profile_days=14,
             has_der=sp.has_pv,
         )
-        site = Site(
-            load_w=residential(seed * 100_003 + k), der_w=pv(seed * 7919 + k) if sp.has_pv else (lambda _t: 0.0)
-        )
+        house = residential(seed * 100_003 + k)
+        circuits = []
+        if sp.has_ev:  # the EV charger is sub-metered behind the meter (AMI-37)
+            charger = ev_charging(seed * 613 + k)
+            sub = SubMeter(
+                f"sub-meter:{number}",
+                start_ns=start,
+                circuit="ev_charger",
+                parent_meter=sp.meter,
+                resolution_s=900,
+                profile_days=14,
+            )
+            circuits.append(SubMeterCircuit(sub, charger))
+            load = (lambda h, c: lambda t: h(t) + c(t))(house, charger)
+        else:
+            load = house
+        site = Site(load_w=load, der_w=pv(seed * 7919 + k) if sp.has_pv else (lambda _t: 0.0))
         display = u.add(CustomerEms(f"customer-ems:{number}", u))
         esi = u.add(EsiGateway(f"esi-han-gateway:{number}", u))
-        meter = u.add(MeterActor(sp.meter, u, device, site, display=display.name))
+        meter = u.add(MeterActor(sp.meter, u, device, site, display=display.name, sub_meters=circuits))
         fleet.meters[sp.meter] = meter
         headend.register(
             MeterRecord(

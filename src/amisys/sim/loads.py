@@ -73,3 +73,16 @@ def pv(seed: int, kw_peak: float = 5.0, utc_offset_h: float = -5.0) -> Callable[
         return peak * math.sin(math.pi * (hour - 6.0) / 14.0) ** 2
 
     return output
+
+
+def ev_charging(seed: int, kw: float = 7.2, utc_offset_h: float = -5.0) -> Callable[[int], float]:
+    """A home EV charger: full power for two to three hours from an evening plug-in time."""
+    rng = random.Random(seed)
+    start_h = rng.uniform(17.5, 21.0)
+    hours = rng.uniform(2.0, 3.0)
+
+    def charger(ts_ns: int) -> float:
+        hour = ((ts_ns / HOUR_NS) + utc_offset_h) % 24
+        return kw * 1000 if (hour - start_h) % 24 < hours else 0.0
+
+    return charger
