@@ -67,6 +67,7 @@ from amisys.store.meter_data import (
     _same,
     _text,
     _value,
+    checked_rows,
 )
 
 _QUALITY_NAMES = ("valid", "estimated", "edited", "suspect", "missing")
@@ -256,22 +257,7 @@ class DuckIntervalRepository:
 
     def ingest(self, rows: Iterable[IntervalRow]) -> IngestResult:
         """Store delivered interval readings idempotently, after checking each row's types and quality flag."""
-        checked = []
-        for row in rows:
-            meter, reading_type, start_ns, value, quality, source, received_ns, reason = row
-            checked.append(
-                IntervalRow(
-                    _text("meter", meter),
-                    _text("reading_type", reading_type),
-                    _ns("start_ns", start_ns),
-                    _value("value_wh", value),
-                    _quality(quality),
-                    _text("source", source),
-                    _ns("received_ns", received_ns),
-                    None if reason is None else str(reason),
-                )
-            )
-        return self.ingest_many(checked)
+        return self.ingest_many(checked_rows(rows))
 
     def ingest_many(self, rows: Iterable[IntervalRow]) -> IngestResult:
         """The bulk path for `IntervalRow`s (or plain 8-tuples): same outcome as `MeterDataRepository.ingest_many`.

@@ -188,6 +188,26 @@ def _quality(value: object) -> str:
     return str(value)
 
 
+def checked_rows(rows: Iterable[IntervalRow]) -> list[IntervalRow]:
+    """Delivered rows with every field's type and the quality flag checked (shared by the interval stores)."""
+    checked = []
+    for row in rows:
+        meter, reading_type, start_ns, value, quality, source, received_ns, reason = row
+        checked.append(
+            IntervalRow(
+                _text("meter", meter),
+                _text("reading_type", reading_type),
+                _ns("start_ns", start_ns),
+                _value("value_wh", value),
+                _quality(quality),
+                _text("source", source),
+                _ns("received_ns", received_ns),
+                None if reason is None else str(reason),
+            )
+        )
+    return checked
+
+
 class MeterDataRepository:
     """Interval and register readings of meters, with conflicts and an edit history (MDMS)."""
 
@@ -199,22 +219,7 @@ class MeterDataRepository:
 
     def ingest(self, rows: Iterable[IntervalRow]) -> IngestResult:
         """Store delivered interval readings idempotently, after checking each row's types and quality flag."""
-        checked = []
-        for row in rows:
-            meter, reading_type, start_ns, value, quality, source, received_ns, reason = row
-            checked.append(
-                IntervalRow(
-                    _text("meter", meter),
-                    _text("reading_type", reading_type),
-                    _ns("start_ns", start_ns),
-                    _value("value_wh", value),
-                    _quality(quality),
-                    _text("source", source),
-                    _ns("received_ns", received_ns),
-                    None if reason is None else str(reason),
-                )
-            )
-        return self.ingest_many(checked)
+        return self.ingest_many(checked_rows(rows))
 
     def ingest_many(self, rows: Iterable[IntervalRow]) -> IngestResult:
         """The bulk path (e.g. a day of 96 intervals for many meters): same outcome as `ingest`, in one transaction.
