@@ -186,7 +186,7 @@ class Mdms(Actor):
     def _closed_cycle(self, account: object, read_end_ns: int) -> tuple[int, int] | None:
         """The billing cycle that the read just completed, if it closed inside the read window."""
         tz = self.utility.tariffs.schedule.timezone
-        local_end = dt.datetime.fromtimestamp(read_end_ns / NS, tz=_zone(tz)).date()
+        local_end = dt.datetime.fromtimestamp(read_end_ns / NS, tz=ZoneInfo(tz)).date()
         period = cycle_for(
             local_end - dt.timedelta(days=1), read_day=self.utility.read_day, customer_day=account.billing_cycle_day
         )  # type: ignore[attr-defined]
@@ -429,10 +429,6 @@ class Mdms(Actor):
 
 def _floor(ts_ns: int, step_ns: int) -> int:
     return ts_ns - ts_ns % step_ns
-
-
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 def _blocks(series: vee.Series, start: int, end: int) -> list[cim.IntervalBlock]:

@@ -62,11 +62,10 @@ from amisys.store.meter_data import (
     ReadingConflict,
     _in_key_order,
     _norm,
-    _ns,
     _quality,
     _same,
     _text,
-    _value,
+    checked_edit,
     checked_rows,
 )
 
@@ -603,11 +602,7 @@ class DuckIntervalRepository:
         editor: str,
     ) -> QualityEdit:
         """Change a stored reading's value and quality (VEE estimate, operator edit), keeping the previous ones."""
-        key = (meter, reading_type, _ns("start_ns", start_ns))
-        value = _value("value", value)
-        _quality(quality)
-        _text("reason", reason)
-        _text("editor", editor)
+        key, value = checked_edit(meter, reading_type, start_ns, value, quality, reason, editor)
         with self._transaction() as con:
             stored = con.execute(f"SELECT value_wh, quality FROM interval_readings WHERE {_KEY}", key).fetchone()
             if stored is None:

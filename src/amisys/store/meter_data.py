@@ -188,6 +188,18 @@ def _quality(value: object) -> str:
     return str(value)
 
 
+def checked_edit(
+    meter: str, reading_type: str, start_ns: object, value: object, quality: object, reason: object, editor: object
+) -> tuple[tuple[str, str, int], float | None]:
+    """The key and value of a quality edit, every argument checked (shared by the interval stores)."""
+    key = (meter, reading_type, _ns("start_ns", start_ns))
+    checked = _value("value", value)
+    _quality(quality)
+    _text("reason", reason)
+    _text("editor", editor)
+    return key, checked
+
+
 def checked_rows(rows: Iterable[IntervalRow]) -> list[IntervalRow]:
     """Delivered rows with every field's type and the quality flag checked (shared by the interval stores)."""
     checked = []
@@ -370,11 +382,7 @@ class MeterDataRepository:
         editor: str,
     ) -> QualityEdit:
         """Change a stored reading's value and quality (VEE estimate, operator edit), keeping the previous ones."""
-        key = (meter, reading_type, _ns("start_ns", start_ns))
-        value = _value("value", value)
-        _quality(quality)
-        _text("reason", reason)
-        _text("editor", editor)
+        key, value = checked_edit(meter, reading_type, start_ns, value, quality, reason, editor)
         with self._db.transaction():
             stored = self._db.query_one(f"SELECT value_wh, quality FROM interval_readings WHERE {_KEY}", key)
             if stored is None:
