@@ -15,6 +15,7 @@ from amisys.bus import (
     BusClosed,
     BusFull,
     Delivery,
+    Impairment,
     InProcessBus,
     Lane,
     LanePolicy,
@@ -507,5 +508,49 @@ def test_an_expired_delivery_is_dropped_not_delivered_late() -> None:
             await wait_until(lambda: len(bus.trace) == 2)
             assert handler.seen == ["read"]
             assert [(r.message_id, r.decision) for r in bus.trace] == [("ping", "expired"), ("read", "accepted")]
+
+    asyncio.run(main())
+
+
+# -- link impairment (fault injection) -------------------------------------------------------------
+
+
+def test_impaired_link_loses_and_delays_only_what_it_applies_to() -> None:
+    async def main() -> None:
+        bus = InProcessBus(seed=3)
+        got: list[str] = []
+
+        async def handler(d: Delivery) -> Outcome:
+            got.append(d.message_id)
+            return ACCEPTED
+
+        bus.subscribe("headend", handler)
+        bus.subscribe("meter:1", handler)
+        await bus.start()
+        bus.impair(Impairment("rf", lambda d: d.recipient.startswith("meter:"), loss=0.5))
+        for k in range(200):
+            await bus.publish(delivery(f"to-meter-{k}", recipient="meter:1"))
+            await bus.publish(delivery(f"to-headend-{k}", recipient="headend"))
+        await wait_until(lambda: not bus.busy())
+        lost = [t for t in bus.trace if t.decision == "lost"]
+        assert 60 < len(lost) < 140
+        assert all(t.recipient == "meter:1" and t.reason == "lost in transit (link impairment)" for t in lost)
+        assert sum(m.startswith("to-headend") for m in got) == 200
+        assert sum(m.startswith("to-meter") for m in got) == 200 - len(lost)
+        outcome = await bus.request(delivery("asked", recipient="meter:1"), timeout=1.0)
+        assert outcome.decision in ("lost", "accepted")
+        bus.restore("rf")
+        bus.impair(Impairment("slow", lambda d: d.recipient == "headend", delay_s=0.05, delay_share=1.0))
+        got.clear()
+        await bus.publish(delivery("late", recipient="headend"))
+        await bus.publish(delivery("on-time", recipient="meter:1"))
+        await wait_until(lambda: got == ["on-time"])
+        assert bus.busy() == 1
+        await wait_until(lambda: got == ["on-time", "late"])
+        with pytest.raises(KeyError, match="no impairment named 'rf'"):
+            bus.restore("rf")
+        with pytest.raises(ValueError, match="probabilities"):
+            Impairment("bad", lambda d: True, loss=1.5)
+        await bus.aclose()
 
     asyncio.run(main())

@@ -117,6 +117,31 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class Impairment:
+    """A degraded link, for fault injection: matching deliveries are lost or held back.
+
+    The simulated utility uses it for radio loss and congestion on the meter network. A lost delivery
+    leaves a "lost" trace record and its requester learns of the loss at once (as a link-layer
+    timeout would tell it) rather than waiting out real time.
+    """
+
+    name: str
+    applies: Callable[[Delivery], bool]
+    loss: float = 0.0
+    """Probability that a matching delivery is lost."""
+    delay_s: float = 0.0
+    """Wall-clock seconds a delayed delivery is held back."""
+    delay_share: float = 0.0
+    """Probability that a matching delivery (not lost) is delayed."""
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.loss <= 1.0 and 0.0 <= self.delay_share <= 1.0):
+            raise ValueError("loss and delay_share are probabilities between 0 and 1")
+        if self.delay_s < 0:
+            raise ValueError("delay_s must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What the receiving actor decided about a delivery and which controls it verified."""
 

@@ -25,6 +25,7 @@ from amisys.bus.api import (
     BusFull,
     Delivery,
     Handler,
+    Impairment,
     Lane,
     LanePolicy,
     Outcome,
@@ -106,6 +107,7 @@ class InProcessBus(Bus):
         self._seq = itertools.count()
         self._live: set[_Entry] = set()
         self._retry_timers: dict[_Entry, asyncio.TimerHandle] = {}
+        self._impairments: dict[str, Impairment] = {}
         self._started = False
         self._closed = False
 
@@ -191,6 +193,28 @@ class InProcessBus(Bus):
         cap = min(policy.max_backoff_s, policy.base_backoff_s * 2.0 ** min(max(attempt - 1, 0), 62))
         return self._rng.uniform(0.0, cap)
 
+    # --- fault injection ---------------------------------------------------------------------------------
+
+    def impair(self, impairment: Impairment) -> None:
+        """Degrade the links `impairment` applies to until `restore(name)`."""
+        self._impairments[impairment.name] = impairment
+
+    def restore(self, name: str) -> None:
+        if self._impairments.pop(name, None) is None:
+            raise KeyError(f"no impairment named {name!r}")
+
+    def _impaired(self, delivery: Delivery) -> tuple[bool, float]:
+        """(lost, delay in seconds) for one delivery under the active impairments."""
+        delay = 0.0
+        for imp in self._impairments.values():
+            if not imp.applies(delivery):
+                continue
+            if imp.loss and self._rng.random() < imp.loss:
+                return True, 0.0
+            if imp.delay_share and self._rng.random() < imp.delay_share:
+                delay = max(delay, imp.delay_s)
+        return False, delay
+
     # --- monitoring --------------------------------------------------------------------------------------
 
     def busy(self) -> int:
@@ -257,14 +281,28 @@ class InProcessBus(Bus):
                 self._alarm("queue-full", delivery.recipient, reason, delivery.message_id)
                 raise BusFull(reason)
         entry = _Entry(delivery, next(self._seq), self._clock(), waiter)
+        lost, delay = self._impaired(delivery) if self._impairments else (False, 0.0)
+        if lost:
+            entry.done = True
+            self._record(delivery, "lost", reason="lost in transit (link impairment)")
+            if waiter is not None:
+                waiter.set_result(Outcome(decision="lost", reason="lost in transit (link impairment)"))
+            return entry
         deadline = delivery.deadline_s if delivery.deadline_s is not None else policy.deadline_s
         if deadline is not None:
             entry.deadline_timer = asyncio.get_running_loop().call_later(
                 deadline, self._deadline_passed, entry, deadline
             )
         self._live.add(entry)
-        box.push(entry)
+        if delay:
+            asyncio.get_running_loop().call_later(delay, self._push_late, box, entry)
+        else:
+            box.push(entry)
         return entry
+
+    def _push_late(self, box: _Mailbox, entry: _Entry) -> None:
+        if not self._closed and not entry.done:
+            box.push(entry)
 
     def _take_token(self, sender: str) -> bool:
         limit = self.rate_limit
