@@ -8,6 +8,7 @@ systems by their role (``mdms``), field devices by role and number (``meter:0000
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -49,7 +50,15 @@ class Utility:
         self.policy = Policy(self.catalog, self.requirements)
         self.pki = Pki(clock=self.clock.now)
         self.audit = AuditLog(audit_path, clock=self.clock.now_ns)
-        self.ctx = SecurityContext(self.pki, self.catalog, self.policy, self.audit, clock_ns=self.clock.now_ns)
+        ids = random.Random(seed)
+        self.ctx = SecurityContext(
+            self.pki,
+            self.catalog,
+            self.policy,
+            self.audit,
+            clock_ns=self.clock.now_ns,
+            message_ids=lambda: ids.randbytes(16).hex(),
+        )
         self.bus = InProcessBus(seed=seed, now_ns=self.clock.now_ns)
         self.records = BusinessRecords(clock_ns=self.clock.now_ns)
         self.threshold = threshold or RateThreshold()

@@ -11,6 +11,7 @@ cases the MDMS opens by contacting the customer (3.3.2-3.3.4, 3.4.6).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from amisys.actors.base import Actor, handles
@@ -196,10 +197,15 @@ class Cis(Actor):
             self.disconnected_for_non_payment.add(meter)
             await self.disconnect(meter, self.now_ns(), process="3.4.4", reason="non-payment", operator=operator)
 
-    async def emergency_load_shed(self, emergency: str, operator: str | None = None) -> list[str]:
-        """3.4.5: disconnect customers enrolled in emergency load control, never critical ones."""
+    async def emergency_load_shed(
+        self, emergency: str, operator: str | None = None, area: Collection[str] | None = None
+    ) -> list[str]:
+        """3.4.5: disconnect customers enrolled in emergency load control, never critical ones; only
+        those in the emergency's ``area`` (meters) when the control room declares one."""
         shed = []
         for meter in sorted(self.load_shed_enrolled):
+            if area is not None and meter not in area:
+                continue
             sp = self.store.accounts.service_point_of(meter, self.now_ns())
             if sp is None or self.store.accounts.service_point(sp).critical:
                 continue

@@ -240,6 +240,7 @@ class Bus(abc.ABC):
         self._alarms: list[Alarm] = []
         self._trace_callbacks: list[TraceCallback] = []
         self._alarm_callbacks: list[AlarmCallback] = []
+        self._taps: list[Callable[[Delivery], object]] = []
         self._alarm_windows: dict[tuple[str, str], tuple[float, int]] = {}
         self._suppressed: dict[tuple[str, str], int] = {}
 
@@ -302,6 +303,11 @@ class Bus(abc.ABC):
     def on_trace(self, callback: TraceCallback) -> None:
         """Call `callback` with every new trace record (e.g. to append it to the audit log)."""
         self._trace_callbacks.append(callback)
+
+    def tap(self, callback: Callable[[Delivery], object]) -> None:
+        """Call `callback` with every delivery offered to the bus, sealed as it travels: what someone
+        listening on the medium sees (a packet capture in a lab, an eavesdropper in an attack scenario)."""
+        self._taps.append(callback)
 
     def on_alarm(self, callback: AlarmCallback) -> None:
         """Call `callback` with every stored alarm (e.g. to fail over on "deadline-missed")."""

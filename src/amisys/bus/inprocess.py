@@ -34,6 +34,7 @@ from amisys.bus.api import (
     RecipientHealth,
     RequestTimeout,
     TransientError,
+    _notify,
 )
 
 log = logging.getLogger(__name__)
@@ -253,6 +254,8 @@ class InProcessBus(Bus):
         """Admit a delivery into its recipient's mailbox or refuse it (trace, alarm, exception)."""
         if not self._started or self._closed:
             raise BusClosed("bus is not running; use 'async with bus' or await bus.start()")
+        if self._taps:
+            _notify(self._taps, delivery)
         lane = delivery.lane
         policy = self.policy[lane]
         if lane is not Lane.HIGH and not self._take_token(delivery.sender):

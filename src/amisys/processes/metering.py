@@ -20,22 +20,29 @@ HOUR = 3600
 DAY = 86_400
 
 
+WHERE = ("any", "prepayment", "net-metering", "pv", "postpaid")
+"""What a process needs of the premises it runs at (see `fits`)."""
+
+
+def fits(fleet: Fleet, meter: str, where: str) -> bool:
+    """Whether ``meter``'s premises suits a process that needs ``where`` (one of `WHERE`)."""
+    account = fleet.utility.store.accounts.account(fleet.account_of[meter])
+    sp = fleet.topology.service_point_of(meter)
+    return {
+        "any": not sp.critical,
+        "prepayment": account.prepayment,
+        "net-metering": account.tariff == "net-metering-tou",
+        "pv": sp.has_pv,
+        "postpaid": not account.prepayment and not sp.critical,
+    }[where]
+
+
 def _meter(fleet: Fleet, options: dict[str, Any], *, where: str = "any") -> MeterActor:
     """The meter named in the options, else the first that fits ``where``."""
     if options.get("meter"):
         return fleet.meters[options["meter"]]
-    accounts = fleet.utility.store.accounts
     for name, meter in fleet.meters.items():
-        account = accounts.account(fleet.account_of[name])
-        sp = fleet.topology.service_point_of(name)
-        fits = {
-            "any": not sp.critical,
-            "prepayment": account.prepayment,
-            "net-metering": account.tariff == "net-metering-tou",
-            "pv": sp.has_pv,
-            "postpaid": not account.prepayment and not sp.critical,
-        }[where]
-        if fits:
+        if fits(fleet, name, where):
             return meter
     raise LookupError(f"no meter in this utility fits {where!r}")
 
@@ -48,7 +55,11 @@ async def periodic_read(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.mdms.read(options.get("meters") or list(fleet.meters), process="3.1.1")
 
 
-@process("3.1.2", "On-demand reads: a move-out call, an OMS ping, an LMS check, a DMS voltage query, an MDMS re-read")
+@process(
+    "3.1.2",
+    "On-demand reads: a move-out call, an OMS ping, an LMS check, a DMS voltage query, an MDMS re-read",
+    where="postpaid",
+)
 async def on_demand(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options, where="postpaid")
     account = fleet.account_of[meter.name]
@@ -70,7 +81,9 @@ async def net_metering(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.mdms.read(options.get("meters") or meters or list(fleet.meters), process="3.1.3")
 
 
-@process("3.1.4", "Customer-selected billing cycle: the customer picks today as cycle day; the read fires")
+@process(
+    "3.1.4", "Customer-selected billing cycle: the customer picks today as cycle day; the read fires", where="postpaid"
+)
 async def customer_cycle(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options, where="postpaid")
     account = fleet.account_of[meter.name]
@@ -82,7 +95,11 @@ async def customer_cycle(fleet: Fleet, options: dict[str, Any]) -> None:
 # -- 3.2 prepayment ----------------------------------------------------------------------------
 
 
-@process("3.2.1", "Prepayment: credit runs low, the customer pays, the meter is credited; non-payment acted on")
+@process(
+    "3.2.1",
+    "Prepayment: credit runs low, the customer pays, the meter is credited; non-payment acted on",
+    where="prepayment",
+)
 async def prepayment(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options, where="prepayment")
     account = fleet.account_of[meter.name]
@@ -107,12 +124,20 @@ async def _limit(fleet: Fleet, options: dict[str, Any], process: str, **limit: A
     await advance(fleet, 12 * HOUR)
 
 
-@process("3.2.2", "Limited energy usage: the MDMS sets a customer's energy limit, which usage then approaches")
+@process(
+    "3.2.2",
+    "Limited energy usage: the MDMS sets a customer's energy limit, which usage then approaches",
+    where="postpaid",
+)
 async def energy_limit(fleet: Fleet, options: dict[str, Any]) -> None:
     await _limit(fleet, options, "3.2.2", energy_limit_wh=1500.0, close_to_limit_percent=50.0)
 
 
-@process("3.2.3", "Limited demand: the MDMS sets a demand limit for on-peak periods, which demand then exceeds")
+@process(
+    "3.2.3",
+    "Limited demand: the MDMS sets a demand limit for on-peak periods, which demand then exceeds",
+    where="postpaid",
+)
 async def demand_limit(fleet: Fleet, options: dict[str, Any]) -> None:
     await _limit(fleet, options, "3.2.3", demand_limit_w=300.0, close_to_limit_percent=80.0)
 
@@ -120,17 +145,19 @@ async def demand_limit(fleet: Fleet, options: dict[str, Any]) -> None:
 # -- 3.3 revenue protection ---------------------------------------------------------------------
 
 
-@process("3.3.1", "Tamper detection: someone opens a meter's cover")
+@process("3.3.1", "Tamper detection: someone opens a meter's cover", where="any")
 async def tamper(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options)
     meter.device.tamper(options.get("kind", "cover_opened"), fleet.utility.clock.now_ns())
     await advance(fleet, 900)
 
 
-@process("3.3.2", "Anomalous readings: a premises' consumption collapses (wiring around the meter)")
+@process("3.3.2", "Anomalous readings: a premises' consumption collapses (wiring around the meter)", where="postpaid")
 async def anomaly(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options, where="postpaid")
-    for _ in range(3):  # the daily reads that give the MDMS the meter's normal consumption
+    # The MDMS needs about three days of the meter's normal consumption; a utility that has not
+    # been reading it daily (a fresh simulation) reads it first.
+    while fleet.utility.store.meter_data.count(meter.name) < 3 * 96:
         await fleet.mdms.read([meter.name], process="3.1.1")
         await advance(fleet, DAY)
     meter.site.load_w = lambda _t: 20.0
@@ -138,7 +165,7 @@ async def anomaly(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.mdms.read([meter.name], process="3.1.1")
 
 
-@process("3.3.3", "Periodic status check between reads finds a meter with tamper indications")
+@process("3.3.3", "Periodic status check between reads finds a meter with tamper indications", where="any")
 async def status_check(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options)
     meter.device.tamper("tilt", fleet.utility.clock.now_ns())
@@ -146,7 +173,9 @@ async def status_check(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.mdms.check_status(list(fleet.meters), process="3.3.3")
 
 
-@process("3.3.4", "Suspicious meter: a 'slow-run' meter swapped in, found by the head end's registration check")
+@process(
+    "3.3.4", "Suspicious meter: a 'slow-run' meter swapped in, found by the head end's registration check", where="any"
+)
 async def suspicious_meter(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options)
     old = meter.device
@@ -177,7 +206,9 @@ async def _vacate(fleet: Fleet, meter: MeterActor) -> str:
     return account
 
 
-@process("3.4.1", "Remote connect for move-in: a new customer moves into a vacant, disconnected premises")
+@process(
+    "3.4.1", "Remote connect for move-in: a new customer moves into a vacant, disconnected premises", where="postpaid"
+)
 async def move_in(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options, where="postpaid")
     account = await _vacate(fleet, meter)
@@ -198,7 +229,7 @@ async def move_in(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.utility.settle()
 
 
-@process("3.4.2", "Reinstatement on payment: a customer disconnected for non-payment pays")
+@process("3.4.2", "Reinstatement on payment: a customer disconnected for non-payment pays", where="postpaid")
 async def reinstatement(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options, where="postpaid")
     account = fleet.account_of[meter.name]
@@ -208,7 +239,7 @@ async def reinstatement(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.utility.settle()
 
 
-@process("3.4.3", "Remote disconnect for move-out: the customer calls to move out")
+@process("3.4.3", "Remote disconnect for move-out: the customer calls to move out", where="postpaid")
 async def move_out(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options, where="postpaid")
     account = fleet.account_of[meter.name]
@@ -216,7 +247,7 @@ async def move_out(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.utility.settle()
 
 
-@process("3.4.4", "Remote disconnect for non-payment: collections gives up on an account")
+@process("3.4.4", "Remote disconnect for non-payment: collections gives up on an account", where="postpaid")
 async def non_payment(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options, where="postpaid")
     await fleet.cis.disconnect_for_non_payment(fleet.account_of[meter.name])
@@ -230,11 +261,11 @@ async def emergency_load_control(fleet: Fleet, options: dict[str, Any]) -> None:
     cis = fleet.cis
     if not cis.load_shed_enrolled:
         cis.load_shed_enrolled.add(_meter(fleet, options, where="postpaid").name)
-    await cis.emergency_load_shed(ref, operator="operator:control-room")
+    await cis.emergency_load_shed(ref, operator="operator:control-room", area=options.get("area"))
     await fleet.utility.settle()
 
 
-@process("3.4.6", "Unsolicited connect/disconnect: someone operates a meter's switch locally")
+@process("3.4.6", "Unsolicited connect/disconnect: someone operates a meter's switch locally", where="any")
 async def unsolicited(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options)
     meter.device.manual_switch("open", fleet.utility.clock.now_ns())
@@ -261,7 +292,7 @@ async def outage(fleet: Fleet, options: dict[str, Any]) -> None:
     fleet.oms.correlate()
 
 
-@process("3.5.2", "DER shut-down or islanding verification: an outage at a premises with PV")
+@process("3.5.2", "DER shut-down or islanding verification: an outage at a premises with PV", where="pv")
 async def der_islanding(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options, where="pv")
     tx = fleet.topology.transformer_of(meter.name)
@@ -331,7 +362,7 @@ async def geolocation(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.utility.settle()
 
 
-@process("3.6.3", "AMI equipment battery management: batteries report their state")
+@process("3.6.3", "AMI equipment battery management: batteries report their state", where="any")
 async def battery(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options)
     meter.device.battery_percent = 5.0

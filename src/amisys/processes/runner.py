@@ -27,16 +27,18 @@ class ProcessDef:
     id: str
     summary: str
     trigger: Trigger
+    where: str | None = None
+    """The premises the trigger needs when it is given a ``meter`` option (see metering.fits)."""
 
 
 REGISTRY: dict[str, ProcessDef] = {}
 
 
-def process(pid: str, summary: str) -> Callable[[Trigger], Trigger]:
-    """Register how process ``pid`` is triggered."""
+def process(pid: str, summary: str, *, where: str | None = None) -> Callable[[Trigger], Trigger]:
+    """Register how process ``pid`` is triggered; ``where`` names the premises it runs at, if any."""
 
     def add(fn: Trigger) -> Trigger:
-        REGISTRY[pid] = ProcessDef(pid, summary, fn)
+        REGISTRY[pid] = ProcessDef(pid, summary, fn, where)
         return fn
 
     return add

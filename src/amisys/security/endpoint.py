@@ -67,6 +67,8 @@ class SecurityContext:
     replay_window: int = 4096
     max_age_s: float = 300.0
     max_skew_s: float = 30.0
+    message_ids: Callable[[], str] = lambda: os.urandom(16).hex()
+    """Unique message ids; a simulation passes a seeded source so that a run can be repeated."""
 
 
 @dataclass
@@ -172,7 +174,7 @@ class SecureEndpoint:
         header = env.Header(
             verb=verb,
             noun=noun,
-            message_id=os.urandom(16).hex(),
+            message_id=self.ctx.message_ids(),
             correlation_id=correlation_id,
             timestamp_ns=self.ctx.clock_ns(),
             source=self.address,
