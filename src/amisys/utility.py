@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from amisys.billing.book import TariffBook
-from amisys.bus import InProcessBus, TraceRecord
+from amisys.bus import Alarm, InProcessBus, RateLimit, TraceRecord
 from amisys.catalog import Catalog, load
 from amisys.requirements.derive import Requirements
 from amisys.security.audit import AuditLog
 from amisys.security.commands import BusinessRecords, CommandGuard, RateThreshold
 from amisys.security.endpoint import SecureEndpoint, SecurityContext
-from amisys.security.pki import DEVICE_ROLES, Pki
+from amisys.security.pki import DEVICE_ROLES, Pki, UnknownIdentity
 from amisys.security.policy import Policy
 from amisys.sim.clock import SimClock
 from amisys.store import Store
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from amisys.actors.base import Actor
 
 A = TypeVar("A", bound="Actor")
+DEVICE_RATE = RateLimit(rate_per_s=1.0, burst=30)
+"""Messages a field device may send: 30 at once, then one per simulated second."""
 
 
 class Utility:
@@ -59,7 +61,13 @@ class Utility:
             clock_ns=self.clock.now_ns,
             message_ids=lambda: ids.randbytes(16).hex(),
         )
-        self.bus = InProcessBus(seed=seed, now_ns=self.clock.now_ns)
+        self.bus = InProcessBus(
+            seed=seed,
+            now_ns=self.clock.now_ns,
+            clock=lambda: self.clock.now_ns() / 1e9,
+            rate_limit_for=self._rate_limit,
+        )
+        self.bus.on_alarm(self._audit_alarm)
         self.records = BusinessRecords(clock_ns=self.clock.now_ns)
         self.threshold = threshold or RateThreshold()
         self.store = store or Store.open(":memory:", clock=self.clock.now_ns)
@@ -85,6 +93,21 @@ class Utility:
         if self._started:
             self.bus.subscribe(actor.name, actor.endpoint._on_delivery)
         return actor
+
+    def _rate_limit(self, sender: str) -> RateLimit | None:
+        """Field devices get a per-source budget (A-Medium), so a compromised one cannot flood; systems
+        such as the head end fanning out a read cycle do not."""
+        try:
+            role = self.pki.role(sender)
+        except UnknownIdentity:
+            return DEVICE_RATE
+        return DEVICE_RATE if role in DEVICE_ROLES else None
+
+    def _audit_alarm(self, alarm: Alarm) -> None:
+        """Availability alarms are security events too: they go into the audit trail for forensics."""
+        self.audit.append(
+            "bus", "", "", alarm.message_id or "", alarm.kind, alarm.detail, {"recipient": alarm.recipient}
+        )
 
     def leg_for(self, process: str, sender: str, receiver: str, noun: str, direction: str = "request") -> str:
         """The leg of ``process``'s table allowing ``sender`` to send ``noun`` to ``receiver``."""

@@ -83,9 +83,11 @@ class _Mailbox:
 class InProcessBus(Bus):
     """The bus inside one asyncio event loop.
 
-    `policy` overrides `DEFAULT_POLICY` per lane; `rate_limit` is a per-sender token bucket on MEDIUM and LOW
-    lanes (None: unlimited); `seed` makes the backoff jitter reproducible; `clock` (monotonic seconds) drives
-    rate limits, alarm-storm windows and latencies. Deadlines and backoff delays run on the event loop's timer.
+    `policy` overrides `DEFAULT_POLICY` per lane; `rate_limit` is a per-sender token bucket on MEDIUM and
+    LOW lanes (None: unlimited), or `rate_limit_for(sender)` gives each sender its own (field devices are
+    limited, a head end fanning out a read cycle is not); `seed` makes the backoff jitter reproducible;
+    `clock` (seconds; monotonic, or a simulation's clock) drives rate limits, alarm-storm windows and
+    latencies. Deadlines and backoff delays run on the event loop's timer.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class InProcessBus(Bus):
         policy: Mapping[Lane, LanePolicy] | None = None,
         *,
         rate_limit: RateLimit | None = None,
+        rate_limit_for: Callable[[str], RateLimit | None] | None = None,
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         now_ns: Callable[[], int] = time.time_ns,
@@ -102,6 +105,7 @@ class InProcessBus(Bus):
         self.now_ns = now_ns
         self.policy: Mapping[Lane, LanePolicy] = MappingProxyType({**DEFAULT_POLICY, **(policy or {})})
         self.rate_limit = rate_limit
+        self.rate_limit_for = rate_limit_for
         self._rng = random.Random(seed)
         self._mailboxes: dict[str, _Mailbox] = {}
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -258,12 +262,9 @@ class InProcessBus(Bus):
             _notify(self._taps, delivery)
         lane = delivery.lane
         policy = self.policy[lane]
-        if lane is not Lane.HIGH and not self._take_token(delivery.sender):
-            assert self.rate_limit is not None
-            reason = (
-                f"rate-limited: {delivery.sender} over {self.rate_limit.rate_per_s}/s "
-                f"(burst {self.rate_limit.burst}) on {lane.name}"
-            )
+        limit = self._limit(delivery.sender)
+        if lane is not Lane.HIGH and limit is not None and not self._take_token(delivery.sender, limit):
+            reason = f"rate-limited: {delivery.sender} over {limit.rate_per_s}/s (burst {limit.burst}) on {lane.name}"
             self._record(delivery, "dropped", reason=reason)
             self._alarm("rate-limited", delivery.recipient, reason, delivery.message_id)
             raise RateLimited(reason)
@@ -307,10 +308,10 @@ class InProcessBus(Bus):
         if not self._closed and not entry.done:
             box.push(entry)
 
-    def _take_token(self, sender: str) -> bool:
-        limit = self.rate_limit
-        if limit is None:
-            return True
+    def _limit(self, sender: str) -> RateLimit | None:
+        return self.rate_limit_for(sender) if self.rate_limit_for is not None else self.rate_limit
+
+    def _take_token(self, sender: str, limit: RateLimit) -> bool:
         now = self._clock()
         tokens, last = self._buckets.get(sender, (float(limit.burst), now))
         tokens = min(float(limit.burst), tokens + (now - last) * limit.rate_per_s)
