@@ -158,8 +158,10 @@ class Utility:
         give_up = loop.time() + timeout_s
         while self.bus.busy() or self._tasks:
             if loop.time() > give_up:
+                names = ", ".join(sorted(t.get_name() for t in self._tasks)[:5])
                 raise TimeoutError(
                     f"the utility did not settle: {self.bus.busy()} deliveries, {len(self._tasks)} tasks in flight"
+                    + (f" ({names})" if names else "")
                 )
             await asyncio.sleep(0.001)
 

@@ -601,6 +601,21 @@ class HeadEnd(Actor):
         ack = cim.Acknowledgement(reply_to=h.message_id, status="ok", text=f"{notified} premises notified")
         await self.reply(message, "Acknowledgement", ack)
 
+    # -- operations ------------------------------------------------------------------------
+
+    def crash(self) -> int:
+        """The head-end process dies: it stops receiving (the bus holds its traffic) and loses what it
+        kept only in memory, the requests it was relaying. Returns how many were lost."""
+        self.utility.bus.unsubscribe(self.name)
+        lost = len(self._relays)
+        self._relays.clear()
+        self._find(self.name, "", "restart", f"head end stopped with {lost} relayed requests in flight")
+        return lost
+
+    def restart(self) -> None:
+        """The head end is back: it receives again, beginning with the traffic held while it was down."""
+        self.utility.bus.subscribe(self.name, self.endpoint._on_delivery)
+
 
 def _as_events(payload: object, now_ns: int) -> list[cim.EndDeviceEvent]:
     """A meter's answer to a ping (restoration notifications, or a read: it answered, so it has power)."""

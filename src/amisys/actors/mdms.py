@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from amisys.utility import Utility
 
 NS = 1_000_000_000
+REREAD = "3.1.2"
+"""Catch-up reads of data a scheduled read missed are on-demand reads; they are not chased again."""
 DAY_NS = 86_400 * NS
 IMPORT_REGISTER = "1.0.1.8.0.255"
 TAMPER_REASONS = {"tamper", "cover_opened", "tilt", "removal"}
@@ -81,6 +83,7 @@ class Mdms(Actor):
         self._orders: list[tuple[int, Opened]] = []
         self._read_windows: dict[str, tuple[int, int, str]] = {}
         self._last_read: dict[str, int] = {}
+        self._next_read_ns: int | None = None
 
     @property
     def store(self) -> Store:
@@ -97,9 +100,34 @@ class Mdms(Actor):
             meters=meters, reading_types=[OBIS_IMPORT_PROFILE, OBIS_EXPORT_PROFILE], start_ns=start, recurrence_s=86_400
         )
         for meter in meters:
-            self._read_windows[meter] = (start, now, process)
+            self._read_windows[meter] = (
+                start_ns if start_ns is not None else self._read_from(meter, now),
+                now,
+                process,
+            )
         flow = self.flow_for(process, self.headend, "MeterReadSchedule")
         await self.send(self.headend, process=process, flow=flow, noun="MeterReadSchedule", payload=schedule)
+
+    def schedule_daily_read(self, local_hour: int) -> None:
+        """The utility's read schedule (3.1.1): every installed meter once a day at ``local_hour``."""
+        if not 0 <= local_hour <= 23:
+            raise ValueError(f"local_hour must be 0..23, not {local_hour}")
+        zone = ZoneInfo(self.utility.tariffs.schedule.timezone)
+        local = dt.datetime.fromtimestamp(self.now_ns() / 1e9, zone)
+        at = local.replace(hour=local_hour, minute=0, second=0, microsecond=0)
+        if at <= local:
+            at += dt.timedelta(days=1)
+        self._next_read_ns = int(at.timestamp()) * 1_000_000_000
+
+    async def _scheduled_read(self) -> None:
+        now = self.now_ns()
+        if self._next_read_ns is None or now < self._next_read_ns:
+            return
+        while self._next_read_ns <= now:
+            self._next_read_ns += DAY_NS
+        meters = self.store.accounts.installed_meters(now)
+        if meters:
+            await self.read(meters, process="3.1.1")
 
     def _read_from(self, meter: str, now: int) -> int:
         if meter in self._last_read:
@@ -112,11 +140,30 @@ class Mdms(Actor):
         readings = message.payload
         assert isinstance(readings, cim.MeterReadings)
         for reading in readings.meter_readings:
-            window = self._read_windows.get(reading.meter)
+            meter = reading.meter
+            window = self._window_answered(reading)
             self.ingest(reading, window, source=message.last_sender)
             if window is not None:
-                self._last_read[reading.meter] = window[1]
-                await self._after_read(reading.meter, window)
+                self._last_read[meter] = max(self._last_read.get(meter, 0), window[1])
+                await self._after_read(meter, window)
+
+    def _window_answered(self, reading: cim.MeterReading) -> tuple[int, int, str] | None:
+        """The pending read this reading answers, if any.
+
+        A meter answers a scheduled read with what it has not sent before. When that starts after
+        the window the MDMS asked for, an earlier answer was lost on the way (a lossy mesh, a head
+        end that crashed): the MDMS asks for the gap again on demand (3.1.2) rather than estimate it.
+        """
+        meter = reading.meter
+        window = self._read_windows.get(meter)
+        first = _first_interval(reading)
+        if window is None or first is None:
+            return None
+        del self._read_windows[meter]
+        if first > _floor(window[0], 900 * NS) and window[2] != REREAD:
+            self.utility.spawn(self.read([meter], process=REREAD, start_ns=window[0]), f"{self.name}:re-read")
+            window = (first, window[1], window[2])
+        return window
 
     def ingest(self, reading: cim.MeterReading, window: tuple[int, int, str] | None, *, source: str) -> None:
         """VEE, then store: every interval kept with its quality flag, gaps estimated where possible."""
@@ -332,7 +379,9 @@ class Mdms(Actor):
         await self.tick()
 
     async def tick(self) -> None:
-        """Hand due connect orders to the head end (the simulation calls this as time passes)."""
+        """Fire the read schedule and hand due connect orders to the head end (the simulation calls
+        this as time passes)."""
+        await self._scheduled_read()
         now = self.now_ns()
         due = [m for t, m in self._orders if t <= now]
         self._orders = [(t, m) for t, m in self._orders if t > now]
@@ -425,6 +474,11 @@ class Mdms(Actor):
         await self.send(
             self.headend, process=process, flow=flow, noun="MeterLimits", payload=limits, authority=authority
         )
+
+
+def _first_interval(reading: cim.MeterReading) -> int | None:
+    starts = [b.start_ns for b in reading.interval_blocks if b.reading_type == OBIS_IMPORT_PROFILE]
+    return min(starts) if starts else None
 
 
 def _floor(ts_ns: int, step_ns: int) -> int:

@@ -91,6 +91,8 @@ class MeterActor(Actor):
         self.headend = headend
         self.display = display
         self.last_read_ns = device.time_ns
+        self.radio_ok = True
+        self._listening = True
         self.displayed: list[han.MeterUsageStatus] = []
 
     @property
@@ -108,11 +110,30 @@ class MeterActor(Actor):
         events = self.device.drain_events()
         if was_live and not self.energized:
             await self._report([e for e in events if e.name in LAST_GASP])
-            self.utility.bus.unsubscribe(self.name)
+            self._listen(False)
             return
         if not was_live and self.energized:
-            self.utility.bus.subscribe(self.name, self.endpoint._on_delivery)
+            self._listen(self.radio_ok)
         await self._report(events)
+
+    def fail_radio(self) -> None:
+        """The meter's network module dies: it keeps metering but hears and says nothing."""
+        self.radio_ok = False
+        self._listen(False)
+
+    def repair_radio(self) -> None:
+        self.radio_ok = True
+        self._listen(self.energized)
+
+    def _listen(self, on: bool) -> None:
+        """Reachable on the network only while powered and with a working radio."""
+        if on == self._listening:
+            return
+        self._listening = on
+        if on:
+            self.utility.bus.subscribe(self.name, self.endpoint._on_delivery)
+        else:
+            self.utility.bus.unsubscribe(self.name)
 
     async def _report(self, events: list[DeviceEvent]) -> None:
         by_process: dict[str, list[DeviceEvent]] = {}

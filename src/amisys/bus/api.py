@@ -304,6 +304,10 @@ class Bus(abc.ABC):
         """Call `callback` with every new trace record (e.g. to append it to the audit log)."""
         self._trace_callbacks.append(callback)
 
+    def off_trace(self, callback: TraceCallback) -> None:
+        """Stop calling `callback` for new trace records."""
+        self._trace_callbacks.remove(callback)
+
     def tap(self, callback: Callable[[Delivery], object]) -> None:
         """Call `callback` with every delivery offered to the bus, sealed as it travels: what someone
         listening on the medium sees (a packet capture in a lab, an eavesdropper in an attack scenario)."""

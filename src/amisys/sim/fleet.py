@@ -8,8 +8,12 @@ office systems share one store and tariff book. Time advances with :func:`advanc
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from amisys.actors.billing import Billing
 from amisys.actors.cis import Cis
@@ -28,8 +32,10 @@ from amisys.grid.topology import Topology, generate
 from amisys.security.commands import RateThreshold
 from amisys.sim.clock import NS, SimClock
 from amisys.sim.loads import Site, ev_charging, pv, residential
+from amisys.store import Store
 from amisys.utility import Utility
 
+_calendar_seq = itertools.count()
 TARIFF_MIX = (("residential-tou", 0.45), ("residential-flat", 0.3), ("residential-cpp", 0.15), ("feed-in", 0.1))
 
 
@@ -43,6 +49,12 @@ class Fleet:
     customers: dict[str, Customer] = field(default_factory=dict)
     account_of: dict[str, str] = field(default_factory=dict)
     street_lights: dict[str, StreetLightActor] = field(default_factory=dict)
+    calendar: list[tuple[int, int, str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    """Happenings at set simulated times (a fault, a repair), run by `advance` when their time comes."""
+
+    def at(self, at_ns: int, name: str, happen: Callable[[], Awaitable[None]]) -> None:
+        """Make ``happen`` run once simulated time reaches ``at_ns``; it must not advance time itself."""
+        heapq.heappush(self.calendar, (at_ns, next(_calendar_seq), name, happen))
 
     @property
     def headend(self) -> HeadEnd:
@@ -78,6 +90,8 @@ def build(
     threshold: RateThreshold | None = None,
     street_lights_per_feeder: int = 2,
     topology: Topology | None = None,
+    store: Store | None = None,
+    audit_path: Path | None = None,
 ) -> Fleet:
     topology = topology or generate(
         feeders=feeders,
@@ -86,7 +100,7 @@ def build(
         street_lights_per_feeder=street_lights_per_feeder,
         seed=seed,
     )
-    u = Utility(clock=clock, threshold=threshold, seed=seed)
+    u = Utility(clock=clock, threshold=threshold, seed=seed, store=store, audit_path=audit_path)
     start = u.clock.now_ns()
     u.add(Mdms("mdms", u))
     headend = u.add(HeadEnd("ami-headend", u), guard=True)
@@ -207,7 +221,10 @@ async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
     end = u.clock.now_ns() + int(seconds * NS)
     while u.clock.now_ns() < end:
         await u.settle()
-        u.clock.set(min(end, u.clock.now_ns() + step_s * NS))
+        stop = min(end, u.clock.now_ns() + step_s * NS)
+        if fleet.calendar:  # a step ends where a calendar happening is due, so it strikes on time
+            stop = min(stop, max(fleet.calendar[0][0], u.clock.now_ns() + 1))
+        u.clock.set(stop)
         now = u.clock.now_ns()
         for meter in fleet.meters.values():
             await meter.advance(now)
@@ -216,3 +233,7 @@ async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
         await fleet.headend.tick()
         await fleet.mdms.tick()
         await u.settle()
+        while fleet.calendar and fleet.calendar[0][0] <= now:
+            _, _, _, happen = heapq.heappop(fleet.calendar)
+            await happen()
+            await u.settle()

@@ -402,6 +402,15 @@ class AccountRepository:
             (meter, ts_ns, ts_ns),
         )
 
+    def installed_meters(self, ts_ns: int) -> list[str]:
+        """Every meter installed at some service point at ``ts_ns``, sorted."""
+        rows = self._db.query(
+            "SELECT DISTINCT meter FROM meter_installations WHERE from_ns <= ? AND (to_ns IS NULL OR to_ns > ?)"
+            " ORDER BY meter",
+            (ts_ns, ts_ns),
+        )
+        return [row[0] for row in rows]
+
     def installations(self, *, meter: str | None = None, service_point_id: str | None = None) -> list[Installation]:
         """The installation history of a meter or a service point, oldest first."""
         if (meter is None) == (service_point_id is None):
