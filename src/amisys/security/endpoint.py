@@ -104,6 +104,10 @@ class SecureEndpoint:
             del self._identities[epoch]
             del self._rings[epoch]
 
+    def key_encryption_key(self, peer: str, peer_epoch: int, my_epoch: int | None = None) -> bytes:
+        """The AES-256 key-wrap key this endpoint shares with ``peer`` (KeyUpdate, DR-15)."""
+        return self._key(my_epoch or self.identity.epoch, peer, peer_epoch, "kek")
+
     def _ring(self, epoch: int) -> KeyRing:
         ring = self._rings.get(epoch)
         if ring is None:
@@ -146,9 +150,12 @@ class SecureEndpoint:
         via: Iterable[str] = (),
         reply_to: str | None = None,
         reply_via: str | None = None,
+        destination_epoch: int | None = None,
     ) -> tuple[env.Sealed, LegRule, Lane]:
         """Seal a message for its first leg; ``via`` names the flows relays will forward it on.
 
+        ``destination_epoch`` seals for a key epoch the destination still holds during a
+        rotation overlap (the KeyUpdate that hands it the new one); default: its current.
         A message the catalog does not allow is refused here already, and audited.
         """
         pki, policy = self.ctx.pki, self.ctx.policy
@@ -161,6 +168,8 @@ class SecureEndpoint:
             pki.check(to, pki.current_epoch(to))
             if destination:
                 pki.check(destination, pki.current_epoch(destination))
+            if destination_epoch is not None:
+                pki.check(destination or to, destination_epoch)
         except REFUSALS as exc:
             self._audit_refusal(process, "", "", exc, detail={"to": to, "flow": flow, "noun": noun})
             raise
@@ -168,7 +177,7 @@ class SecureEndpoint:
         levels = policy.levels(rules)
         lane = _LANES[levels["A"]]
         destination = destination or to
-        dest_epoch = pki.current_epoch(destination)
+        dest_epoch = destination_epoch or pki.current_epoch(destination)
         header = env.Header(
             verb=verb,
             noun=noun,
