@@ -254,9 +254,7 @@ class Cis(Actor):
     async def _enroll(self, enrollment: han.DREnrollment, process: str) -> Opened:
         lms = self.utility.one("lms-drms").name
         flow = self.flow_for(process, lms, "DREnrollment")
-        return await self.endpoint.request(
-            lms, 5.0, process=process, flow=flow, noun="DREnrollment", payload=enrollment
-        )
+        return await self.endpoint.ask(lms, 5.0, process=process, flow=flow, noun="DREnrollment", payload=enrollment)
 
     async def enroll_customer(self, account: str, *, process: str = "DR-01") -> Opened:
         """Make the account's customer a DR participant (DR-01)."""

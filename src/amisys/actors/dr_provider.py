@@ -42,7 +42,7 @@ class DrServiceProvider(Actor):
             consent=consent,
         )
         flow = self.flow_for(process, esi, "DREnrollment")
-        answer = await self.endpoint.request(
+        answer = await self.endpoint.ask(
             esi, TIMEOUT_S, process=process, flow=flow, noun="DREnrollment", payload=enrollment
         )
         self.answers.append(answer)

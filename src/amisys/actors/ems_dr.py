@@ -51,9 +51,7 @@ def enrolled_dg(ems: Actor) -> dict[str, DistributedGeneration]:
 
 async def _enroll(ems: Actor, esi: str, process: str, enrollment: han.DREnrollment) -> Opened:
     flow = ems.flow_for(process, esi, "DREnrollment")
-    return await ems.endpoint.request(
-        esi, TIMEOUT_S, process=process, flow=flow, noun="DREnrollment", payload=enrollment
-    )
+    return await ems.endpoint.ask(esi, TIMEOUT_S, process=process, flow=flow, noun="DREnrollment", payload=enrollment)
 
 
 async def enroll_building_network(
@@ -108,9 +106,7 @@ async def run_dg(
         targets=[device],
     )
     flow = self.flow_for(process, device, "DERControl")
-    answer = await self.endpoint.request(
-        device, TIMEOUT_S, process=process, flow=flow, noun="DERControl", payload=control
-    )
+    answer = await self.endpoint.ask(device, TIMEOUT_S, process=process, flow=flow, noun="DERControl", payload=control)
     status = answer.payload
     assert isinstance(status, han.DERStatus)
     return status

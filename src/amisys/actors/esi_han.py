@@ -20,7 +20,7 @@ from amisys.actors.han_admin import ack, error
 from amisys.han import rekey
 from amisys.han.registry import HanRegistry, RegistryError
 from amisys.messages import cim, han
-from amisys.security.endpoint import REFUSALS, Opened
+from amisys.security.endpoint import REFUSALS, NotAccepted, Opened
 from amisys.security.pki import IdentityError
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ async def _ask(
     """A request to one HAN device in the same subfunction, on the leg the catalog gives for it."""
     h = message.header
     flow = esi.flow_for(h.process, device, noun)
-    return await esi.endpoint.request(
+    return await esi.endpoint.ask(
         device,
         DEVICE_TIMEOUT_S,
         process=h.process,
@@ -111,7 +111,7 @@ async def on_han_registration(self: Actor, message: Opened) -> None:
                 try:
                     answer = await _ask(self, order.device, message, "HanRegistration", leave)
                     why = _failed(answer)
-                except (TimeoutError, *REFUSALS) as exc:
+                except (TimeoutError, NotAccepted, *REFUSALS) as exc:
                     why = f"{type(exc).__name__}: {exc}"
                 if why is not None:  # a broken device is dropped all the same
                     self.utility.audit.append(
@@ -150,7 +150,7 @@ async def on_firmware_update(self: Actor, message: Opened) -> None:
             continue
         try:
             why = _failed(await _ask(self, device, message, "FirmwareUpdate", update))
-        except (TimeoutError, *REFUSALS) as exc:
+        except (TimeoutError, NotAccepted, *REFUSALS) as exc:
             why = f"{type(exc).__name__}: {exc}"
         if why is not None:
             failures[device] = why
@@ -180,7 +180,7 @@ async def on_key_update(self: Actor, message: Opened) -> None:
         device_update, old = rekey.issue(self.endpoint, pki, device, f"{update.key_id}/{device}")
         try:
             why = _failed(await _ask(self, device, message, "KeyUpdate", device_update, destination_epoch=old))
-        except (TimeoutError, *REFUSALS) as exc:
+        except (TimeoutError, NotAccepted, *REFUSALS) as exc:
             why = f"{type(exc).__name__}: {exc}"
         if why is None:
             rekey.finish(pki, device)
@@ -237,6 +237,13 @@ async def on_han_query(self: Actor, message: Opened) -> None:
     devices = query.devices or sorted(d for d, e in reg.devices.items() if e.state != "decommissioned")
     results = []
     for device in devices:
+        entry = reg.devices.get(device)
+        if entry is None or entry.state == "decommissioned":  # the ESI does not talk to strangers
+            problems = reg.attachment_problems(device, None)[:1]
+            results.append(
+                han.HanDeviceCheck(device=device, passed=False, registered=False, responded=False, problems=problems)
+            )
+            continue
         answer, why = None, None
         try:
             answer = await _ask(
@@ -244,7 +251,7 @@ async def on_han_query(self: Actor, message: Opened) -> None:
             )
         except TimeoutError:
             why = f"no answer within {DEVICE_TIMEOUT_S:g} s"
-        except REFUSALS as exc:
+        except (NotAccepted, *REFUSALS) as exc:
             why = f"cannot reach: {type(exc).__name__}: {exc}"
         results.append(_check(self, query.check, device, answer, why))
     report = han.HanDeviceReport(han=self.name, check=query.check, observed_ns=self.now_ns(), devices=results)
@@ -271,11 +278,11 @@ async def on_enrollment(self: Actor, message: Opened) -> None:
     lms = self.utility.one("lms-drms").name
     flow = self.flow_for(h.process, lms, "DREnrollment")
     try:
-        answer = await self.endpoint.request(
+        answer = await self.endpoint.ask(
             lms, LMS_TIMEOUT_S, process=h.process, flow=flow, noun="DREnrollment", payload=enrollment
         )
-    except TimeoutError:
-        await self.reply(message, "Error", error(self, message, "enrollment", "the LMS/DRMS did not answer"))
+    except (TimeoutError, NotAccepted) as exc:
+        await self.reply(message, "Error", error(self, message, "enrollment", f"the LMS/DRMS did not answer: {exc}"))
         return
     payload = answer.payload
     if isinstance(payload, cim.Acknowledgement):

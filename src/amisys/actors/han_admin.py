@@ -20,7 +20,7 @@ from amisys.han import rekey
 from amisys.han.firmware import FirmwareRejected, FirmwareSlots
 from amisys.han.registry import join_proof
 from amisys.messages import cim, han
-from amisys.security.endpoint import Opened
+from amisys.security.endpoint import NotAccepted, Opened
 from amisys.security.pki import IdentityError
 
 if TYPE_CHECKING:
@@ -71,9 +71,12 @@ async def join(actor: Actor, esi: str, *, process: str = "DR-08") -> bool:
         proof=join_proof(state.install_code, actor.name, esi),
     )
     flow = actor.flow_for(process, esi, "HanRegistration")
-    answer = await actor.endpoint.request(
-        esi, JOIN_TIMEOUT_S, process=process, flow=flow, noun="HanRegistration", payload=request
-    )
+    try:
+        answer = await actor.endpoint.ask(
+            esi, JOIN_TIMEOUT_S, process=process, flow=flow, noun="HanRegistration", payload=request
+        )
+    except NotAccepted:  # refused by the ESI's endpoint (e.g. a revoked device): audited there
+        return False
     if accepted(answer):
         state.han = esi
         return True

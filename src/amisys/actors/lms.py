@@ -67,7 +67,7 @@ class Lms(Actor):
 
     async def _ask(self, to: str, process: str, noun: str, payload: msgspec.Struct, **options: object) -> Opened:
         flow = self.flow_for(process, to, noun)
-        answer = await self.endpoint.request(
+        answer = await self.endpoint.ask(
             to, DR_TIMEOUT_S, process=process, flow=flow, noun=noun, payload=payload, **options
         )
         self.dr_answers.append(answer)

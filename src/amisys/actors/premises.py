@@ -127,7 +127,7 @@ class Customer(Actor):
             enrolled_by="customer",
         )
         flow = self.flow_for(process, self.cis, "DREnrollment")
-        return await self.endpoint.request(
+        return await self.endpoint.ask(
             self.cis, 5.0, process=process, flow=flow, noun="DREnrollment", payload=enrollment
         )
 

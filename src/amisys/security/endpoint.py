@@ -37,6 +37,10 @@ _LANES = {level: Lane.for_availability(level.value) for level in Level}
 REFUSALS = (env.EnvelopeError, IdentityError, Unauthorized, ReplayError, PayloadError, CommandRefused)
 
 
+class NotAccepted(Exception):
+    """The receiver did not take a request (refused, quarantined, undeliverable); the reason says why."""
+
+
 @dataclass
 class Opened:
     """A message that passed every check, as the actor receives it."""
@@ -324,6 +328,23 @@ class SecureEndpoint:
                 sealed, header.message_id, to, header.process, f"{header.verb} {header.noun}", rule, lane
             )
             return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending.pop(header.message_id, None)
+
+    async def ask(self, to: str, timeout: float = 5.0, **kwargs: object) -> Opened:
+        """As :meth:`request`, but a receiver that refuses (or quarantines) the request fails the
+        call at once with :class:`NotAccepted` and its reason, instead of leaving it to time out."""
+        loop = asyncio.get_running_loop()
+        sealed, rule, lane = self.seal(to, **kwargs)  # type: ignore[arg-type]
+        header = env._HEADER_DECODER.decode(sealed.header)
+        future: asyncio.Future[Opened] = loop.create_future()
+        self._pending[header.message_id] = future
+        give_up = loop.time() + timeout
+        try:
+            reason = await self._request(sealed, header, to, rule, lane, timeout)
+            if reason is not None:
+                raise NotAccepted(reason)
+            return await asyncio.wait_for(future, max(0.0, give_up - loop.time()))
         finally:
             self._pending.pop(header.message_id, None)
 
