@@ -99,7 +99,9 @@ class Lms(Actor):
     async def enroll_device(
         self, esi: str, account: str, device: str, program: str, *, category: str, process: str = "DR-03"
     ) -> Opened:
-        """Enroll a HAN device in a program: the ESI confirms it is attached, then the enrollment is kept."""
+        """Enroll a HAN device in a program: the ESI confirms it is attached, then the enrollment is kept.
+
+        EnrollmentRefused (a closed or unknown account) before anything is sent."""
         enrollment = han.DREnrollment(
             enrollment_id=f"{device}-{program}",
             kind="device",
@@ -108,6 +110,7 @@ class Lms(Actor):
             device=device,
             device_category=category,  # type: ignore[arg-type]
         )
+        dr_enrollment.check(self.utility.store, enrollment, self.now_ns())  # before the ESI acts on it
         answer = await self._ask(esi, process, "DREnrollment", enrollment)
         if accepted(answer):
             dr_enrollment.record(self.utility.store, enrollment, self.now_ns(), han_address=esi)
