@@ -210,6 +210,7 @@ def test_data_folder_is_complete() -> None:
         "messages.yaml",
         "processes.yaml",
         "resolutions.yaml",
+        "subfunctions.yaml",
     ]
 
 

@@ -63,8 +63,11 @@ def catalog_export(
 
 @catalog_app.command("show")
 def catalog_show(process_id: Annotated[str, typer.Argument(help="Process id, e.g. 3.4.1")]) -> None:
-    """A business process: its text and every row of its table."""
+    """A business process: its text and every row of its table (or a §5.3 DR subfunction and its hops)."""
     cat = _catalog()
+    if process_id.strip() in cat.subfunctions:
+        _show_subfunction(cat, process_id.strip())
+        return
     try:
         proc = cat.process(process_id)
     except UnknownIdError as exc:
@@ -85,6 +88,23 @@ def catalog_show(process_id: Annotated[str, typer.Argument(help="Process id, e.g
             f"bridge: {b.interface} {cat.actors[b.from_].name} → {cat.actors[b.to].name}, rated as {b.rated_as}",
             highlight=False,
         )
+
+
+def _show_subfunction(cat: Catalog, sid: str) -> None:
+    sub = cat.subfunctions[sid]
+    name = next(d.name for d in cat.dr_subfunctions if d.id == sid)
+    out.print(f"[bold]{sid} {name}[/bold]  (§5.3 subfunction without a seed table; {sub.resolution})")
+    out.print(sub.rationale, highlight=False)
+    if sub.covered_by:
+        out.print(f"covered by the seed's tables {', '.join(sub.covered_by)}", highlight=False)
+        return
+    table = Table("hop", "interface", "from → to", "sent", "returned", "C", "I", "A", "why")
+    for n, hop in enumerate(sub.hops, 1):
+        ends = f"{cat.actors[hop.from_].name} → {cat.actors[hop.to].name}"
+        sent, returned = ", ".join(hop.sent), ", ".join(hop.returned)
+        levels = (hop.c.value, hop.i.value, hop.a.value)
+        table.add_row(f"{sid}-h{n}", hop.interface, ends, sent, returned, *levels, hop.why.strip())
+    out.print(table)
 
 
 @catalog_app.command("interface")
@@ -193,7 +213,10 @@ def process_list() -> None:
     """Every process that can be run, with how it is triggered."""
     from amisys.processes import registry
 
-    for pid, spec in sorted(registry().items(), key=lambda kv: [int(x) for x in kv[0].split(".")]):
+    def order(pid: str) -> list[tuple[int, int | str]]:  # 3.1.1 … 5.3.4, then DR-01 … DR-17
+        return [(0, int(x)) if x.isdigit() else (1, x) for x in pid.replace("-", ".").split(".")]
+
+    for pid, spec in sorted(registry().items(), key=lambda kv: order(kv[0])):
         typer.echo(f"{pid:7} {spec.summary}")
 
 

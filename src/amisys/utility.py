@@ -111,7 +111,7 @@ class Utility:
 
     def leg_for(self, process: str, sender: str, receiver: str, noun: str, direction: str = "request") -> str:
         """The leg of ``process``'s table allowing ``sender`` to send ``noun`` to ``receiver``."""
-        table = self.catalog.process(process).table
+        table = self.catalog.table_of(process)
         for leg in self.requirements.legs:
             if (leg.via or leg.flow.table) != table:
                 continue

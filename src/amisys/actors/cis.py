@@ -15,8 +15,9 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from amisys.actors.base import Actor, handles
+from amisys.actors.han_admin import ack, error
 from amisys.billing.tariffs import PrepaymentTariff
-from amisys.messages import cim
+from amisys.messages import cim, han
 from amisys.security.endpoint import Opened
 
 if TYPE_CHECKING:
@@ -253,3 +254,40 @@ class Cis(Actor):
             notes=f"customer {occupant or '(none)'} contacted about {case.reason}",
         )
         await self.reply(message, "RevenueProtectionResult", result)
+
+    # -- §5.3 DR subfunctions: enrolling customers with the LMS/DRMS (AMI-15) ---------------------------
+
+    async def _enroll(self, enrollment: han.DREnrollment, process: str) -> Opened:
+        lms = self.utility.one("lms-drms").name
+        flow = self.flow_for(process, lms, "DREnrollment")
+        return await self.endpoint.ask(lms, 5.0, process=process, flow=flow, noun="DREnrollment", payload=enrollment)
+
+    async def enroll_customer(self, account: str, *, process: str = "DR-01") -> Opened:
+        """Make the account's customer a DR participant (DR-01)."""
+        enrollment = han.DREnrollment(enrollment_id=f"{account}-dr", kind="customer", account=account)
+        return await self._enroll(enrollment, process)
+
+    async def enroll_in_program(self, account: str, program: str, *, process: str = "DR-02") -> Opened:
+        """Enroll the account in a DR program (DR-02)."""
+        enrollment = han.DREnrollment(
+            enrollment_id=f"{account}-{program}",
+            kind="program",
+            account=account,
+            program=program,  # type: ignore[arg-type]
+        )
+        return await self._enroll(enrollment, process)
+
+    @handles("DREnrollment")
+    async def on_self_enrollment(self, message: Opened) -> None:
+        """A customer enrolls through the portal (DR-11); the CIS enrolls them with the LMS/DRMS as in DR-01."""
+        enrollment = message.payload
+        assert isinstance(enrollment, han.DREnrollment)
+        h = message.header
+        answer = await self._enroll(enrollment, h.process)
+        payload = answer.payload
+        if isinstance(payload, cim.Acknowledgement):
+            await self.reply(message, "Acknowledgement", ack(message, payload.text))
+        else:
+            assert isinstance(payload, cim.Error)
+            reason = "; ".join(e.reason for e in payload.errors)
+            await self.reply(message, "Error", error(self, message, "enrollment", reason))

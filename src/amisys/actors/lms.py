@@ -7,14 +7,23 @@ response are built on this actor in the sections 4-5 work.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from amisys.actors.base import Actor, handles
-from amisys.messages import cim
+from amisys.actors.han_admin import accepted, ack, error
+from amisys.han import enrollment as dr_enrollment
+from amisys.han import rekey
+from amisys.messages import cim, han
 from amisys.security.endpoint import Opened
 
 if TYPE_CHECKING:
     from amisys.utility import Utility
+
+DR_TIMEOUT_S = 10.0
+"""How long the LMS/DRMS waits for an ESI to finish a DR subfunction (it waits on its devices)."""
 
 
 class Lms(Actor):
@@ -44,3 +53,120 @@ class Lms(Actor):
             for block in reading.interval_blocks:
                 if block.reading_type.startswith("1.") and block.reading_type.split(".")[1] != "0":
                     self.circuit_energy[(reading.meter, block.reading_type)] = sum(block.values)
+
+    # -- §5.3 DR subfunctions: enrollment and management of HAN devices ---------------------------------------
+
+    @property
+    def dr_answers(self) -> list[Opened]:
+        """Every answer an ESI gave to a DR subfunction (newest last)."""
+        return self.__dict__.setdefault("_dr_answers", [])
+
+    @property
+    def han_reports(self) -> list[han.HanDeviceReport]:
+        return self.__dict__.setdefault("_han_reports", [])
+
+    async def _ask(self, to: str, process: str, noun: str, payload: msgspec.Struct, **options: object) -> Opened:
+        flow = self.flow_for(process, to, noun)
+        answer = await self.endpoint.ask(
+            to, DR_TIMEOUT_S, process=process, flow=flow, noun=noun, payload=payload, **options
+        )
+        self.dr_answers.append(answer)
+        return answer
+
+    def _dr_order(self, purpose: str, targets: set[str] | None) -> str:
+        """The service order that authorizes a firmware or key update (high-impact, DESIGN.md)."""
+        ref = f"SO-DR-{next(self.__dict__.setdefault('_dr_orders', itertools.count(1))):06d}-{purpose}"
+        self.utility.records.open("service-order", ref, self.name, targets=targets)
+        return ref
+
+    @handles("DREnrollment")
+    async def on_enrollment(self, message: Opened) -> None:
+        """Accept an enrollment from the CIS (DR-01/02/11) or an ESI (DR-10/12/13) if it can be kept."""
+        enrollment = message.payload
+        assert isinstance(enrollment, han.DREnrollment)
+        h = message.header
+        han_address = h.source if self.utility.pki.role(h.source) == "esi-han-gateway" else None
+        try:
+            kept = dr_enrollment.record(self.utility.store, enrollment, self.now_ns(), han_address=han_address)
+        except dr_enrollment.EnrollmentRefused as exc:
+            self.utility.audit.append(
+                self.name, h.interface, h.process, h.message_id, "refused", str(exc), {"noun": h.noun}
+            )
+            await self.reply(message, "Error", error(self, message, "enrollment", str(exc)))
+            return
+        await self.reply(message, "Acknowledgement", ack(message, f"enrollment {kept.id} ({kept.kind}) kept"))
+
+    async def enroll_device(
+        self, esi: str, account: str, device: str, program: str, *, category: str, process: str = "DR-03"
+    ) -> Opened:
+        """Enroll a HAN device in a program: the ESI confirms it is attached, then the enrollment is kept.
+
+        EnrollmentRefused (a closed or unknown account) before anything is sent."""
+        enrollment = han.DREnrollment(
+            enrollment_id=f"{device}-{program}",
+            kind="device",
+            account=account,
+            program=program,  # type: ignore[arg-type]
+            device=device,
+            device_category=category,  # type: ignore[arg-type]
+        )
+        dr_enrollment.check(self.utility.store, enrollment, self.now_ns())  # before the ESI acts on it
+        answer = await self._ask(esi, process, "DREnrollment", enrollment)
+        if accepted(answer):
+            dr_enrollment.record(self.utility.store, enrollment, self.now_ns(), han_address=esi)
+        return answer
+
+    async def commission_han_device(
+        self,
+        esi: str,
+        device: str,
+        install_code: bytes,
+        *,
+        category: str | None = None,
+        model: str | None = None,
+        process: str = "DR-08",
+    ) -> Opened:
+        """Register a device's install code with the ESI of its premises (the installer's order)."""
+        order = han.HanRegistration(
+            action="commission",
+            device=device,
+            han=esi,
+            device_category=category,  # type: ignore[arg-type]
+            device_model=model,
+            install_code=install_code,
+        )
+        return await self._ask(esi, process, "HanRegistration", order)
+
+    async def decommission_han_device(self, esi: str, device: str, *, process: str = "DR-14") -> Opened:
+        """Take a device off its HAN; once the ESI dropped it, its identity is revoked and its enrollments end."""
+        order = han.HanRegistration(action="decommission", device=device, han=esi)
+        answer = await self._ask(esi, process, "HanRegistration", order)
+        if accepted(answer):
+            self.utility.pki.decommission(device)
+            self.utility.store.enrollments.end_device(device)
+        return answer
+
+    async def update_firmware(self, esi: str, update: han.FirmwareUpdate, *, process: str = "DR-04") -> Opened:
+        """Send a signed image to an ESI for its devices, under a service order naming them."""
+        ref = self._dr_order("firmware", {esi, *update.targets} if update.targets else None)
+        return await self._ask(esi, process, "FirmwareUpdate", update, authority=ref)
+
+    async def update_keys(self, esi: str, *, process: str = "DR-15") -> Opened:
+        """Replace the ESI's key (which then rolls its devices' keys); retire the old one once acknowledged."""
+        ref = self._dr_order("keys", None)
+        update, old = rekey.issue(self.endpoint, self.utility.pki, esi, f"{ref}/{esi}")
+        answer = await self._ask(esi, process, "KeyUpdate", update, authority=ref, destination_epoch=old)
+        if accepted(answer):
+            rekey.finish(self.utility.pki, esi)
+        return answer
+
+    async def check_han(
+        self, esi: str, check: str, devices: list[str] | None = None, *, process: str
+    ) -> han.HanDeviceReport:
+        """Attachment verification (DR-09), validation (DR-16) or operational test (DR-17) of a HAN's devices."""
+        query = han.HanDeviceQuery(check=check, devices=devices or [])  # type: ignore[arg-type]
+        answer = await self._ask(esi, process, "HanDeviceQuery", query)
+        report = answer.payload
+        assert isinstance(report, han.HanDeviceReport)
+        self.han_reports.append(report)
+        return report

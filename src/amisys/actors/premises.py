@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
+from amisys.actors import ems_dr, esi_han, han_admin
 from amisys.actors.base import Actor, handles
 from amisys.actors.meter import cim_event
 from amisys.devices.street_light import StreetLight
@@ -18,6 +19,7 @@ from amisys.messages import cim, han
 from amisys.security.endpoint import Opened
 
 if TYPE_CHECKING:
+    from amisys.han.registry import HanRegistry
     from amisys.utility import Utility
 
 
@@ -37,6 +39,16 @@ class CustomerEms(Actor):
             ack = cim.Acknowledgement(reply_to=message.header.message_id, status="ok", text="alarm shown")
             await self.reply(message, "Acknowledgement", ack)
 
+    # -- §5.3 DR subfunctions: the EMS as a HAN device and as its site's DR agent --------------------
+
+    on_firmware_update = han_admin.on_firmware_update
+    on_key_update = han_admin.on_key_update
+    on_han_query = han_admin.on_han_query
+    on_han_registration = han_admin.on_han_registration
+    enroll_building_network = ems_dr.enroll_building_network
+    enroll_dg = ems_dr.enroll_dg
+    run_dg = ems_dr.run_dg
+
 
 class EsiGateway(Actor):
     role = "esi-han-gateway"
@@ -50,6 +62,18 @@ class EsiGateway(Actor):
         text = message.payload
         assert isinstance(text, han.TextMessage)
         self.notifications.append(text)
+
+    # -- §5.3 DR subfunctions: the ESI as its HAN's registrar and trust centre -------------------
+
+    on_han_registration = esi_han.on_han_registration
+    on_firmware_update = esi_han.on_firmware_update
+    on_key_update = esi_han.on_key_update
+    on_han_query = esi_han.on_han_query
+    on_enrollment = esi_han.on_enrollment
+
+    @property
+    def han_registry(self) -> HanRegistry:
+        return esi_han.registry(self)
 
 
 class Customer(Actor):
@@ -92,6 +116,20 @@ class Customer(Actor):
         ack = message.payload
         assert isinstance(ack, cim.Acknowledgement)
         self.answers.append(ack)
+
+    async def self_enroll(self, account: str, program: str, *, process: str = "DR-11") -> Opened:
+        """Enroll in a DR program through the portal (AMI-30, DR-11); the CIS's answer."""
+        enrollment = han.DREnrollment(
+            enrollment_id=f"{self.name}-enr-{next(self._ids)}",
+            kind="program",
+            account=account,
+            program=program,  # type: ignore[arg-type]
+            enrolled_by="customer",
+        )
+        flow = self.flow_for(process, self.cis, "DREnrollment")
+        return await self.endpoint.ask(
+            self.cis, 5.0, process=process, flow=flow, noun="DREnrollment", payload=enrollment
+        )
 
 
 class StreetLightActor(Actor):

@@ -22,6 +22,7 @@ from amisys.catalog.model import (
     Dimension,
     DRSubfunction,
     Flow,
+    FlowAsWritten,
     Hop,
     Interface,
     KindOverride,
@@ -31,11 +32,13 @@ from amisys.catalog.model import (
     Process,
     Resolution,
     Section,
+    Subfunction,
     Table,
 )
 
 Direction = Literal["request", "reply"]
 _ALTERNATIVE = re.compile(r"alternative to (.+)$")
+_RESOLUTION_ID = re.compile(r"^RES-\d{2,}$")
 _IFACE_QUERY = re.compile(r"^(?:AMI)?[\s_-]*0*(\d+)$", re.IGNORECASE)
 
 
@@ -72,6 +75,7 @@ class Catalog:
         resolutions: list[Resolution],
         messages: MessagesFile,
         seed_sha256: str,
+        subfunctions: list[Subfunction] | None = None,
     ) -> None:
         self.actors = {a.id: a for a in actors}
         self.interfaces = {i.id: i for i in interfaces}
@@ -85,6 +89,7 @@ class Catalog:
         self._information = {i.text: i.kinds for i in messages.information}
         self._overrides: dict[str, KindOverride] = {o.flow: o for o in messages.overrides}
         self.seed_sha256 = seed_sha256
+        self.subfunctions: dict[str, Subfunction] = {s.id: s for s in subfunctions or []}
 
     # -- loading -------------------------------------------------------------------
 
@@ -109,6 +114,7 @@ class Catalog:
             resolutions=files["resolutions.yaml"].resolutions,
             messages=files["messages.yaml"],
             seed_sha256=procs.seed_sha256,
+            subfunctions=files["subfunctions.yaml"].subfunctions,
         )
         catalog._validate_messages(files["messages.yaml"])
         catalog._validate(
@@ -117,6 +123,7 @@ class Catalog:
             processes=procs.processes,
             tables=procs.tables,
         )
+        catalog._validate_subfunctions(files["subfunctions.yaml"].subfunctions)
         return catalog
 
     def _validate(
@@ -214,8 +221,96 @@ class Catalog:
                         "messages.yaml", "information", f"no kinds for {flow.id} {column} text {text!r}"
                     )
 
+    def _validate_subfunctions(self, subfunctions: list[Subfunction]) -> None:
+        """Every §5.3 subfunction is either covered by seed tables or has rated hops on listed interfaces."""
+        file = "subfunctions.yaml"
+        _unique(file, "subfunctions", [s.id for s in subfunctions])
+        listed = {d.id for d in self.dr_subfunctions}
+        for k, sub in enumerate(subfunctions):
+            where = f"subfunctions[{k}] ({sub.id})"
+            if sub.id not in listed:
+                unknown = UnknownIdError("DR subfunction", sub.id, _nearest(sub.id, listed))
+                raise CatalogDataError(file, where, str(unknown))
+            if not _RESOLUTION_ID.match(sub.resolution):
+                raise CatalogDataError(file, where, f"resolution {sub.resolution!r} is not a RES-nn id")
+            if bool(sub.covered_by) == bool(sub.hops):
+                raise CatalogDataError(file, where, "needs either covered_by (seed tables) or hops, not both")
+            for table in sub.covered_by:
+                if table not in self.tables:
+                    raise CatalogDataError(file, where, f"covered_by names unknown table {table!r}")
+            for n, hop in enumerate(sub.hops, 1):
+                at = f"{where} hop {n}"
+                if hop.interface not in self.interfaces:
+                    nearest = _nearest(hop.interface, self.interfaces)
+                    raise CatalogDataError(file, at, str(UnknownIdError("interface", hop.interface, nearest)))
+                self._known_actor(file, at, hop.from_)
+                self._known_actor(file, at, hop.to)
+                ends = set(self.interfaces[hop.interface].endpoints)
+                if {hop.from_, hop.to} != ends:
+                    names = " – ".join(sorted(ends))
+                    raise CatalogDataError(
+                        file, at, f"{hop.interface} joins {names} in §2.3, not {hop.from_} and {hop.to}"
+                    )
+                if not hop.sent:
+                    raise CatalogDataError(file, at, "sends no message kind")
+                for noun in hop.sent + hop.returned:
+                    if noun not in self.nouns:
+                        raise CatalogDataError(file, at, str(UnknownIdError("noun", noun, _nearest(noun, self.nouns))))
+        missing = sorted(listed - {s.id for s in subfunctions})
+        if missing:
+            raise CatalogDataError(file, "subfunctions", f"no entry for {', '.join(missing)}")
+
+    @cached_property
+    def subfunction_flows(self) -> dict[str, Flow]:
+        """The hops of the subfunctions as rows of their own table (``DR-04-h1``: table DR-04, row 1).
+
+        They are not seed rows: :attr:`flows` and every seed count leave them out.
+        """
+        out: dict[str, Flow] = {}
+        for sub in self.subfunctions.values():
+            for n, hop in enumerate(sub.hops, 1):
+                cia = f"C – {hop.c.value}\nI – {hop.i.value}\nA - {hop.a.value}"
+                out[f"{sub.id}-h{n}"] = Flow(
+                    id=f"{sub.id}-h{n}",
+                    table=sub.id,
+                    row=n,
+                    interface=hop.interface,
+                    from_=hop.from_,
+                    to=hop.to,
+                    sent=" ".join(hop.sent),
+                    returned=" ".join(hop.returned),
+                    c=hop.c,
+                    i=hop.i,
+                    a=hop.a,
+                    note=None,
+                    seed_line=0,
+                    as_written=FlowAsWritten(interface=hop.interface, from_=hop.from_, to=hop.to, cia=cia),
+                )
+        return out
+
+    @cached_property
+    def _subfunction_kinds(self) -> dict[tuple[str, str], frozenset[str]]:
+        out = {}
+        for sub in self.subfunctions.values():
+            for n, hop in enumerate(sub.hops, 1):
+                out[(f"{sub.id}-h{n}", "request")] = frozenset(hop.sent)
+                out[(f"{sub.id}-h{n}", "reply")] = frozenset(hop.returned)
+        return out
+
+    def table_of(self, process_id: str) -> str:
+        """The table whose legs a process (or a subfunction with hops, e.g. ``DR-04``) runs on."""
+        sub = self.subfunctions.get(process_id.strip())
+        if sub is not None and sub.hops:
+            return sub.id
+        if sub is not None:
+            raise UnknownIdError("process or subfunction with hops", process_id, sub.covered_by)
+        return self.process(process_id).table
+
     def kinds(self, flow: Flow, direction: Direction) -> frozenset[str]:
         """Nouns a row allows: ``request`` from its sender, ``reply`` from its receiver."""
+        rated = self._subfunction_kinds.get((flow.id, direction))
+        if rated is not None:
+            return rated
         over = self._overrides.get(flow.id)
         chosen = getattr(over, direction) if over else None
         if chosen is None:

@@ -70,6 +70,7 @@ def as_dict(catalog: Catalog) -> dict[str, Any]:
         "sections": _builtins(list(catalog.sections.values())),
         "processes": processes,
         "dr_subfunctions": _builtins(catalog.dr_subfunctions),
+        "subfunctions": _builtins(list(catalog.subfunctions.values())),
         "crosscutting": _builtins(catalog.crosscutting),
         "resolutions": _builtins(catalog.resolutions),
     }

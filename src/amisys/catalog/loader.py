@@ -21,6 +21,7 @@ from amisys.catalog.model import (
     MessagesFile,
     ProcessesFile,
     ResolutionsFile,
+    SubfunctionsFile,
 )
 
 T = TypeVar("T")
@@ -32,6 +33,7 @@ DATA_FILES: dict[str, type] = {
     "crosscutting.yaml": CrossCuttingFile,
     "resolutions.yaml": ResolutionsFile,
     "messages.yaml": MessagesFile,
+    "subfunctions.yaml": SubfunctionsFile,
 }
 _PATH_STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(\d+)\]")
 

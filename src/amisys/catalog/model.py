@@ -202,6 +202,35 @@ class KindOverride(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omi
     why: str
 
 
+class SubfunctionHop(Hop, kw_only=True, forbid_unknown_fields=True):
+    """One leg of a §5.3 subfunction: the kinds it carries and the rating amisys gives it."""
+
+    sent: list[str]
+    returned: list[str] = []
+    c: Level
+    i: Level
+    a: Level
+    why: str
+
+
+class Subfunction(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """How amisys runs one §5.3 DR subfunction the seed lists without a table.
+
+    Either ``covered_by`` names the seed tables that already carry it, or ``hops`` are
+    the legs it runs on, each rated explicitly (subfunctions.yaml).
+    """
+
+    id: str
+    resolution: str
+    rationale: str
+    covered_by: list[str] = []
+    hops: list[SubfunctionHop] = []
+
+
+class SubfunctionsFile(msgspec.Struct, forbid_unknown_fields=True):
+    subfunctions: list[Subfunction]
+
+
 class MessagesFile(msgspec.Struct, forbid_unknown_fields=True):
     nouns: list[Noun]
     information: list[Information]

@@ -285,8 +285,21 @@ SAMPLES: dict[str, msgspec.Struct] = {
         size_bytes=524_288,
         sha256="ab" * 32,
         signature="cd" * 64,
+        signer="firmware-signing",
+        image=b"\x7fELF",
     ),
     "KeyUpdate": h.KeyUpdate(
         key_id="k-1", device="han-1", epoch=3, wrapped_key=bytes(range(40)), wrapping_key_id="k-0"
+    ),
+    "DREnrollment": h.DREnrollment(enrollment_id="enr-1", kind="program", account="acct-1", program="CPP"),
+    "HanRegistration": h.HanRegistration(
+        action="commission", device="han-1", han="esi-1", device_category="water_heater", install_code=bytes(16)
+    ),
+    "HanDeviceQuery": h.HanDeviceQuery(check="attachment"),
+    "HanDeviceReport": h.HanDeviceReport(
+        han="esi-1",
+        check="attachment",
+        observed_ns=1_700_000_000_000_000_000,
+        devices=[h.HanDeviceCheck(device="han-1", passed=True, registered=True, responded=True, claimed_han="esi-1")],
     ),
 }

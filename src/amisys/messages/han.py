@@ -242,6 +242,12 @@ class DeviceStatus(Payload, kw_only=True, tag="DeviceStatus"):
     power_w: DemandW | None = None
     control_event: MRID | None = None
     opted_out: bool = False
+    han: HanAddress | None = None
+    """The ESI whose HAN the device says it has joined (attachment verification, DR-09)."""
+    device_model: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    firmware_version: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    self_test: Literal["passed", "failed"] | None = None
+    """Result of the device's self-test when asked for its operational status (DR-17)."""
 
 
 class TimeTariffInterval(Payload, kw_only=True, tag="TimeTariffInterval"):
@@ -270,6 +276,10 @@ class FirmwareUpdate(Payload, kw_only=True, tag="FirmwareUpdate"):
     sha256: Annotated[str, Meta(pattern=r"\A[0-9a-f]{64}\Z")]
     signature: Annotated[str, Meta(pattern=r"\A(?:[0-9a-f]{2})+\Z", max_length=2048)]
     """Hex signature over the image by the manufacturer's or utility's signing key."""
+    signer: MRID
+    """Name of the signing identity in the utility's PKI (amisys.han.firmware)."""
+    image: Annotated[bytes, Meta(max_length=1 << 20)]
+    """The image itself (2030.5 File content, inline on the simulated HAN)."""
     activate_ns: TimestampNs | None = None
     targets: list[HanAddress] = msgspec.field(default_factory=list)
 
@@ -292,3 +302,107 @@ class KeyUpdate(Payload, kw_only=True, tag="KeyUpdate"):
             self.not_before_ns is None or self.expires_ns is None or self.expires_ns > self.not_before_ns,
             "expires_ns must be after not_before_ns",
         )
+
+
+EnrollmentKind = Literal["customer", "program", "device", "building_network", "der"]
+DRProgram = Literal["TOU", "RTP", "CPP", "AS", "DLC"]
+ModbusFunction = Literal["coil", "discrete_input", "input_register", "holding_register"]
+BuildingResource = Literal["EndDeviceControl", "LoadShedAvailability", "DeviceStatus", "MirrorMeterReading"]
+"""2030.5 resources a building network point may stand for."""
+
+
+class ModbusPoint(Record, kw_only=True):
+    """One Modbus point of a C&I building network mapped to a 2030.5 resource (DR-13)."""
+
+    name: MRID
+    unit_id: Annotated[int, Meta(ge=1, le=247)]
+    function: ModbusFunction
+    address: Annotated[int, Meta(ge=0, le=65535)]
+    resource: BuildingResource
+    unit: Literal["W", "Wh", "percent", "state", "degC"]
+    scale: Annotated[float, Meta(gt=0, le=1e6)] = 1.0
+    shed_w: DemandW | None = None
+    """Load the point can shed, for an EndDeviceControl point."""
+
+
+class DREnrollment(Payload, kw_only=True, tag="DREnrollment"):
+    """Enrollment in demand response: a customer, a program, a device, a building network or in-home DG."""
+
+    enrollment_id: MRID
+    kind: EnrollmentKind
+    account: MRID
+    program: DRProgram | None = None
+    device: HanAddress | None = None
+    device_category: DeviceCategory | None = None
+    enrolled_by: Literal["utility", "customer", "third_party"] = "utility"
+    third_party: MRID | None = None
+    consent: MRID | None = None
+    points: list[ModbusPoint] = msgspec.field(default_factory=list)
+    der_type: Literal["micro_chp", "pv", "storage", "fuel_cell"] | None = None
+    rated_w: DemandW | None = None
+    export_limit_w: DemandW | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.kind != "program" or self.program is not None, "a program enrollment names the program")
+        _check(self.kind not in ("device", "der") or self.device is not None, f"a {self.kind} enrollment names it")
+        _check(self.kind != "building_network" or bool(self.points), "a building network enrollment lists its points")
+        _check(
+            self.kind != "der" or (self.der_type is not None and self.rated_w is not None),
+            "a DG enrollment gives its type and rating",
+        )
+        _check(
+            (self.enrolled_by == "third_party") == (self.third_party is not None),
+            "third_party is named exactly when a third party enrolls",
+        )
+
+
+class HanRegistration(Payload, kw_only=True, tag="HanRegistration"):
+    """IEEE 2030.5 EndDevice registration with a HAN's ESI: commission (install code), join, or decommission."""
+
+    action: Literal["commission", "join", "decommission"]
+    device: HanAddress
+    han: HanAddress
+    """The ESI whose HAN the device is (to be) on."""
+    device_category: DeviceCategory | None = None
+    device_model: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    install_code: Annotated[bytes, Meta(min_length=16, max_length=16)] | None = None
+    """ZigBee SE / 2030.5 install code from the device's label; only in the commissioning order."""
+    proof: Annotated[str, Meta(pattern=r"\A[0-9a-f]{64}\Z")] | None = None
+    """HMAC-SHA256 under the install code over device and HAN, sent by the joining device."""
+
+    def __post_init__(self) -> None:
+        _check(self.action != "commission" or self.install_code is not None, "commissioning needs the install code")
+        _check(self.action != "join" or self.proof is not None, "joining needs the install-code proof")
+        _check(self.action == "commission" or self.install_code is None, "only a commissioning order carries the code")
+
+
+HanCheck = Literal["attachment", "validate", "operational"]
+
+
+class HanDeviceQuery(Payload, kw_only=True, tag="HanDeviceQuery"):
+    """Ask a HAN's devices which HAN they are on (DR-09), to validate them (DR-16) or test them (DR-17)."""
+
+    check: HanCheck
+    devices: list[HanAddress] = msgspec.field(default_factory=list)
+    """Empty: every device registered on the HAN."""
+
+
+class HanDeviceCheck(Record, kw_only=True):
+    """One device's result in a HanDeviceReport."""
+
+    device: HanAddress
+    passed: bool
+    registered: bool
+    responded: bool
+    claimed_han: HanAddress | None = None
+    firmware_version: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    problems: list[Annotated[str, Meta(min_length=1, max_length=256)]] = msgspec.field(default_factory=list)
+
+
+class HanDeviceReport(Payload, kw_only=True, tag="HanDeviceReport"):
+    """The ESI's answer to a HanDeviceQuery: per device, whether it passed and why not."""
+
+    han: HanAddress
+    check: HanCheck
+    observed_ns: TimestampNs
+    devices: list[HanDeviceCheck] = msgspec.field(default_factory=list)

@@ -91,7 +91,7 @@ def check(
     role_of: Callable[[str], str],
 ) -> ConformanceReport:
     """Compare the trace of one process run with the process's table (and bridges)."""
-    table = catalog.process(process_id).table
+    table = catalog.table_of(process_id)
     legs = [leg for leg in requirements.legs if (leg.via or leg.flow.table) == table]
     mine = [t for t in trace if t.process == process_id]
     by_leg: dict[tuple[str, str, str, str], list[TraceRecord]] = defaultdict(list)

@@ -5,7 +5,9 @@ table row (at its resolved endpoints and protection level) and each bridge a res
 adds. Per flow, each C/I/A level requires the controls of that level and of the lower
 levels of its dimension. Per interface, the level is the high-water mark over the legs
 on it. Requirement ids are stable: ``REQ-<subject>-<dim>-<level>-<control>``, where the
-subject is an interface (``AMI-28``), a row (``3.1.2-r6``) or a bridge (``3.4.1-b1``).
+subject is an interface (``AMI-28``), a row (``3.1.2-r6``), a bridge (``3.4.1-b1``) or a
+hop of a §5.3 DR subfunction the seed lists without a table (``DR-04-h1``, rated in
+subfunctions.yaml).
 """
 
 from __future__ import annotations
@@ -138,6 +140,8 @@ class Requirements:
                         bridge=n,
                     )
                 )
+        for flow in cat.subfunction_flows.values():
+            out.append(Leg(flow, flow.interface, flow.from_, flow.to, flow.c, flow.i, flow.a))
         return out
 
     def legs_on(self, interface_id: str) -> list[Leg]:

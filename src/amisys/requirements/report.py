@@ -237,6 +237,9 @@ class _View:
             notes.append(f"raised to {what} ({', '.join(res)})")
         if flow.note:
             notes.append(f"seed note: {flow.note}")
+        sub = self.cat.subfunctions.get(flow.table)
+        if sub is not None:
+            notes.append(f"no seed row: rated by amisys ({sub.resolution}): {sub.hops[flow.row - 1].why.strip()}")
         return FlowRow(
             id=flow.id,
             row=flow.row,
@@ -284,6 +287,20 @@ class _View:
                 block.rows = [self.flow_row(f) for f in self.cat.tables[proc.table].flows]
                 block.rows += [self.bridge_row(leg) for leg in self.req.legs if leg.via == proc.table]
             blocks.append(block)
+        names = {d.id: d.name for d in self.cat.dr_subfunctions}
+        for sub in self.cat.subfunctions.values():
+            if not sub.hops:
+                continue
+            block = ProcessBlock(
+                id=sub.id,
+                anchor=f"p-{sub.id}",
+                title=names[sub.id],
+                section=f"5.3 {self.cat.sections['5.3'].title} (subfunction without a seed table)",
+                table=sub.id,
+                shared_with=None,
+            )
+            block.rows = [self.flow_row(f) for f in self.cat.subfunction_flows.values() if f.table == sub.id]
+            blocks.append(block)
         return blocks
 
     def actors(self) -> list[ActorBlock]:
@@ -328,7 +345,7 @@ class _View:
             ("Interfaces used by a process", f"{used} (runtime: {runtime_used})"),
             ("Business processes", str(len(self.cat.processes))),
             ("Flows (table rows)", f"{len(self.cat.flows)} in {len(self.cat.tables)} tables"),
-            ("Runtime legs", f"{len(self.req.legs)} (rows plus bridges)"),
+            ("Runtime legs", f"{len(self.req.legs)} (rows, bridges and §5.3 subfunction hops)"),
             ("Resolutions applied", str(len(self.cat.resolutions))),
             (
                 "Requirements",
@@ -390,6 +407,8 @@ def _csv_rows(catalog: Catalog, requirements: Requirements) -> list[list[str]]:
         procs = interface = from_ = to = ""
         if r.leg is not None:
             procs = ";".join(p.id for p in catalog.processes_using(r.leg.flow))
+            if r.leg.flow.table in catalog.subfunctions:
+                procs = r.leg.flow.table
             interface, from_, to = r.leg.interface, r.leg.from_, r.leg.to
         rows.append(_csv_row(r, procs, interface, from_, to))
     return rows

@@ -37,6 +37,10 @@ _LANES = {level: Lane.for_availability(level.value) for level in Level}
 REFUSALS = (env.EnvelopeError, IdentityError, Unauthorized, ReplayError, PayloadError, CommandRefused)
 
 
+class NotAccepted(Exception):
+    """The receiver did not take a request (refused, quarantined, undeliverable); the reason says why."""
+
+
 @dataclass
 class Opened:
     """A message that passed every check, as the actor receives it."""
@@ -106,6 +110,10 @@ class SecureEndpoint:
             del self._identities[epoch]
             del self._rings[epoch]
 
+    def key_encryption_key(self, peer: str, peer_epoch: int, my_epoch: int | None = None) -> bytes:
+        """The AES-256 key-wrap key this endpoint shares with ``peer`` (KeyUpdate, DR-15)."""
+        return self._key(my_epoch or self.identity.epoch, peer, peer_epoch, "kek")
+
     def _ring(self, epoch: int) -> KeyRing:
         ring = self._rings.get(epoch)
         if ring is None:
@@ -148,9 +156,12 @@ class SecureEndpoint:
         via: Iterable[str] = (),
         reply_to: str | None = None,
         reply_via: str | None = None,
+        destination_epoch: int | None = None,
     ) -> tuple[env.Sealed, LegRule, Lane]:
         """Seal a message for its first leg; ``via`` names the flows relays will forward it on.
 
+        ``destination_epoch`` seals for a key epoch the destination still holds during a
+        rotation overlap (the KeyUpdate that hands it the new one); default: its current.
         A message the catalog does not allow is refused here already, and audited.
         """
         pki, policy = self.ctx.pki, self.ctx.policy
@@ -163,6 +174,8 @@ class SecureEndpoint:
             pki.check(to, pki.current_epoch(to))
             if destination:
                 pki.check(destination, pki.current_epoch(destination))
+            if destination_epoch is not None:
+                pki.check(destination or to, destination_epoch)
         except REFUSALS as exc:
             self._audit_refusal(process, "", "", exc, detail={"to": to, "flow": flow, "noun": noun})
             raise
@@ -170,7 +183,7 @@ class SecureEndpoint:
         levels = policy.levels(rules)
         lane = _LANES[levels["A"]]
         destination = destination or to
-        dest_epoch = pki.current_epoch(destination)
+        dest_epoch = destination_epoch or pki.current_epoch(destination)
         header = env.Header(
             verb=verb,
             noun=noun,
@@ -317,6 +330,23 @@ class SecureEndpoint:
                 sealed, header.message_id, to, header.process, f"{header.verb} {header.noun}", rule, lane
             )
             return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending.pop(header.message_id, None)
+
+    async def ask(self, to: str, timeout: float = 5.0, **kwargs: object) -> Opened:
+        """As :meth:`request`, but a receiver that refuses (or quarantines) the request fails the
+        call at once with :class:`NotAccepted` and its reason, instead of leaving it to time out."""
+        loop = asyncio.get_running_loop()
+        sealed, rule, lane = self.seal(to, **kwargs)  # type: ignore[arg-type]
+        header = env._HEADER_DECODER.decode(sealed.header)
+        future: asyncio.Future[Opened] = loop.create_future()
+        self._pending[header.message_id] = future
+        give_up = loop.time() + timeout
+        try:
+            reason = await self._request(sealed, header, to, rule, lane, timeout)
+            if reason is not None:
+                raise NotAccepted(reason)
+            return await asyncio.wait_for(future, max(0.0, give_up - loop.time()))
         finally:
             self._pending.pop(header.message_id, None)
 

@@ -16,10 +16,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from amisys.security.pki import Identity, IdentityError, Pki
 
-KEY_BYTES = {"aead": 16, "mac": 32}  # AES-128-GCM as DLMS/COSEM suite 0; HMAC-SHA256
+KEY_BYTES = {"aead": 16, "mac": 32, "kek": 32}  # AES-128-GCM as DLMS/COSEM suite 0; HMAC-SHA256; AES-256 key wrap
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -107,3 +108,28 @@ class KeyRing:
         with self._lock:
             for k in [k for k in self._cache if k[0] == peer]:
                 del self._cache[k]
+
+
+def wrap_private_key(kek: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
+    """A P-256 private key wrapped (RFC 3394 AES key wrap) under a pair's key-encryption key.
+
+    Used to hand a device its new key (KeyUpdate, DR-15) over a channel only it can open.
+    """
+    return aes_key_wrap(kek, key.private_numbers().private_value.to_bytes(32, "big"))
+
+
+def unwrap_private_key(kek: bytes, wrapped: bytes, expected: x509.Certificate) -> ec.EllipticCurvePrivateKey:
+    """Unwrap a P-256 private key and check it is the key of ``expected`` (its new certificate)."""
+    try:
+        raw = aes_key_unwrap(kek, wrapped)
+    except (InvalidUnwrap, ValueError) as exc:
+        raise IdentityError(f"wrapped key does not open under the key-encryption key: {exc}") from None
+    if len(raw) != 32:
+        raise IdentityError(f"wrapped key is {len(raw)} bytes, not a P-256 private key")
+    try:
+        key = ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
+    except ValueError as exc:
+        raise IdentityError(f"wrapped key is not a valid P-256 private key: {exc}") from None
+    if key.public_key().public_numbers() != expected.public_key().public_numbers():  # type: ignore[union-attr]
+        raise IdentityError("unwrapped key does not match the certificate issued for it")
+    return key

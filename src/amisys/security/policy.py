@@ -83,8 +83,8 @@ class Policy:
         return rule
 
     def flows_of(self, process_id: str) -> str:
-        """The table whose legs a message of this process may use."""
-        return self.catalog.process(process_id).table
+        """The table whose legs a message of this process (or DR subfunction) may use."""
+        return self.catalog.table_of(process_id)
 
     def levels(self, rules: list[LegRule]) -> dict[Dimension, Level]:
         """High-water C/I/A over the legs a message travels (cached: the set of legs is small)."""

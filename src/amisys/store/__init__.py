@@ -27,6 +27,7 @@ from amisys.store.accounts import (
 )
 from amisys.store.db import Database, StoreError
 from amisys.store.devices import DeviceRepository, DeviceState, DeviceStateChange
+from amisys.store.dr import Enrollment, EnrollmentRepository
 from amisys.store.events import DeviceEvent, EventRepository
 from amisys.store.meter_data import (
     QUALITIES,
@@ -51,6 +52,8 @@ __all__ = [
     "DeviceRepository",
     "DeviceState",
     "DeviceStateChange",
+    "Enrollment",
+    "EnrollmentRepository",
     "EventRepository",
     "IngestResult",
     "Installation",
@@ -77,6 +80,7 @@ class Store:
         self.accounts = AccountRepository(db, prepayment_floor=prepayment_floor, clock=clock)
         self.devices = DeviceRepository(db, clock=clock)
         self.events = EventRepository(db, clock=clock)
+        self.enrollments = EnrollmentRepository(db, clock=clock)
 
     @classmethod
     def open(

@@ -206,5 +206,26 @@ CREATE INDEX end_device_events_by_type ON end_device_events (event_type, created
 CREATE INDEX end_device_events_by_time ON end_device_events (created_ns);
 """
 
-MIGRATIONS: tuple[str, ...] = (INITIAL,)
+DR_ENROLLMENTS = f"""
+CREATE TABLE dr_enrollments (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL {_one_of("kind", ("customer", "program", "device", "building_network", "der"))},
+    account_id TEXT NOT NULL,
+    program TEXT,
+    device TEXT,
+    han TEXT,
+    enrolled_by TEXT NOT NULL {_one_of("enrolled_by", ("utility", "customer", "third_party"))},
+    third_party TEXT,
+    consent_id TEXT,
+    detail TEXT NOT NULL,
+    status TEXT NOT NULL {_one_of("status", ("active", "ended"))},
+    enrolled_ns BIGINT NOT NULL,
+    ended_ns BIGINT
+);
+CREATE INDEX dr_enrollments_by_account ON dr_enrollments (account_id, kind);
+CREATE INDEX dr_enrollments_by_device ON dr_enrollments (device);
+"""
+"""§5.3 DR subfunctions: enrollments of customers, programs, HAN devices, building networks and DG."""
+
+MIGRATIONS: tuple[str, ...] = (INITIAL, DR_ENROLLMENTS)
 """Migration N is MIGRATIONS[N-1]. Append only: `Database` refuses a database whose applied scripts differ."""
