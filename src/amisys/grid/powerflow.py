@@ -559,29 +559,35 @@ class PowerFlow:
 
     def element_reading(self, element: str) -> ElementReading:
         """What a DA device on ``element`` measures after the last `solve`: per-unit voltage at each terminal
-        (highest phase), current (highest phase, A), three-phase P and Q at terminal 1, and its open state."""
-        name = self._element(element)
+        (highest phase), current (highest phase, A), three-phase P and Q at terminal 1, and its open state. A
+        regulator is its bank of single-phase units."""
+        banks = sorted(t for t in self._model.transformers if t.startswith(f"{element}/"))
+        names = [self._model.transformers[b] for b in banks] or [self._element(element)]
         ck = self._ckt
-        ck.SetActiveElement(name)
         el = ck.ActiveCktElement
-        nph, nterm = el.NumPhases, el.NumTerminals
-        mags = np.asarray(el.CurrentsMagAng)[0 : 2 * nph : 2]
-        powers = np.asarray(el.Powers)[: 2 * nph]
-        volts: list[float] = []
-        for bus in el.BusNames[:nterm]:
-            ck.SetActiveBus(bus.split(".")[0])
-            pu = np.asarray(ck.ActiveBus.puVmagAngle)[0::2]
-            volts.append(float(pu.max()) if len(pu) else 0.0)
-        if len(volts) == 1:
-            volts.append(volts[0])
+        amps: list[float] = []
+        kw = kvar = 0.0
+        volts = [0.0, 0.0]
+        for name in names:
+            ck.SetActiveElement(name)
+            nph, nterm = el.NumPhases, el.NumTerminals
+            amps += [float(a) for a in np.asarray(el.CurrentsMagAng)[0 : 2 * nph : 2]]
+            powers = np.asarray(el.Powers)[: 2 * nph]
+            kw += float(powers[0::2].sum())
+            kvar += float(powers[1::2].sum())
+            buses = [b.split(".")[0] for b in el.BusNames[:nterm]]
+            for i, bus in enumerate(buses if len(buses) > 1 else buses * 2):
+                ck.SetActiveBus(bus)
+                pu = np.asarray(ck.ActiveBus.puVmagAngle)[0::2]
+                volts[i] = max(volts[i], float(pu.max()) if len(pu) else 0.0)
         return ElementReading(
             element=element,
             v1_pu=volts[0],
             v2_pu=volts[1],
-            current_a=float(mags.max()) if len(mags) else 0.0,
-            kw=float(powers[0::2].sum()),
-            kvar=float(powers[1::2].sum()),
-            is_open=name.lower() in self._open,
+            current_a=max(amps, default=0.0),
+            kw=kw,
+            kvar=kvar,
+            is_open=any(n.lower() in self._open for n in names),
         )
 
     def tap(self, element: str, steps: int, *, step_pu: float = 0.00625, max_steps: int = 16) -> int:
