@@ -61,6 +61,7 @@ def test_uncommanded_disconnects_bring_ignore_disconnect_until_an_operator_lifts
         incident = dms.active_mitigation()
         assert incident is not None and incident.kind == "uncommanded-disconnects"
         assert all(m.device.ignore_disconnect for m in fleet.meters.values())
+        assert incident.confirmed == set(fleet.meters)  # every meter reported the mitigation in force
         mitigation = [t for t in result.trace if t.kind.endswith("MitigationCommand")]
         assert {t.recipient for t in mitigation if t.interface == "AMI-28"} == set(fleet.meters)
         assert all(t.decision == "accepted" and "signature" in t.controls for t in mitigation)
@@ -73,6 +74,7 @@ def test_uncommanded_disconnects_bring_ignore_disconnect_until_an_operator_lifts
         await dms.lift_mitigation("operator:security-desk")
         await u.settle()
         assert not any(m.device.ignore_disconnect for m in fleet.meters.values())
+        assert incident.confirmed == set()
         await _disconnect(fleet, victim)
         assert fleet.meters[victim].device.switch_state == "open"
         assert u.failures == [] and u.unhandled == []
@@ -223,6 +225,28 @@ def test_emergency_disconnect_with_the_head_end_unreachable_is_alarmed_the_seed_
         u.bus.subscribe("ami-headend", fleet.headend.endpoint._on_delivery)
         await u.settle()
         assert fleet.meters["meter:000003"].device.switch_state == "open"
+        await u.bus.aclose()
+
+    asyncio.run(go())
+
+
+def test_emergency_disconnect_to_an_unreachable_meter_is_alarmed_and_reported_to_the_cis() -> None:
+    async def go() -> None:
+        fleet = default_fleet()
+        u = fleet.utility
+        await u.start()
+        u.records.open("emergency", "FIRE-2", "operator:control-room", targets={"meter:000004"})
+        u.bus.unsubscribe("meter:000004")  # the meter's AMI-28 path is down
+        outcome = await fleet.cis.emergency_disconnect("meter:000004", "FIRE-2", operator="operator:control-room")
+        assert outcome.decision == "accepted"  # the head end took it
+        await asyncio.sleep(2.2)  # past the A-High deadline of the head end's command to the meter
+        ack = fleet.cis.completed[-1]
+        assert ack.status == "error" and "did not answer" in ack.text
+        assert any(
+            a.kind == "deadline-missed" and a.recipient == "meter:000004" and "4.1.6" in a.detail for a in u.bus.alarms
+        )
+        u.bus.subscribe("meter:000004", fleet.meters["meter:000004"].endpoint._on_delivery)
+        await u.settle()
         await u.bus.aclose()
 
     asyncio.run(go())

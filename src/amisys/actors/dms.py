@@ -55,6 +55,8 @@ class Incident:
     mitigation: str | None = None
     """The business record (declared emergency) of the mitigation, if one was issued."""
     lifted_ns: int | None = None
+    confirmed: set[str] = field(default_factory=set)
+    """Meters that reported the mitigation in force (and, after it was lifted, have not yet reported it gone)."""
 
 
 @dataclass
@@ -296,6 +298,8 @@ class Dms(Actor):
                 self._cluster(e.end_device, message)
             elif e.reason == "voltage_normal":
                 self._under_voltage.pop(e.end_device, None)
+            elif e.reason in ("ignore_disconnect_set", "ignore_disconnect_lifted"):
+                self._confirm(e.end_device, in_force=e.reason == "ignore_disconnect_set")
             elif e.reason == "rcd_command_refused":
                 self.incidents.append(
                     Incident("disconnect-refused", [e.end_device], e.created_ns, "refused under ignore-disconnect")
@@ -331,6 +335,11 @@ class Dms(Actor):
                 i.detail = detail.format(len(i.devices))
                 return
         self.incidents.append(Incident("voltage-cluster", near, now, detail.format(len(near))))
+
+    def _confirm(self, meter: str, *, in_force: bool) -> None:
+        incident = next((i for i in reversed(self.incidents) if i.mitigation), None)
+        if incident is not None:
+            (incident.confirmed.add if in_force else incident.confirmed.discard)(meter)
 
     def active_mitigation(self) -> Incident | None:
         return next((i for i in self.incidents if i.mitigation and i.lifted_ns is None), None)
