@@ -38,6 +38,7 @@ class LiveGrid:
         self.snapshot: Snapshot = self.pf.solve()
         self._grid_fed: set[str] = set(self.snapshot.live_meters())
         self._pv = {sp.meter: sp.id for sp in topology.service_points if sp.has_pv}
+        self._anti_islanding: dict[str, bool] = {}
 
     def step(self, now_ns: int) -> Snapshot:
         """Put every premises' demand and PV output at ``now_ns`` into the power flow and solve."""
@@ -47,7 +48,10 @@ class LiveGrid:
             loads[sp] = max(p.load_w(now_ns), 0.0) / 1000.0
             if meter in self._pv:
                 der[sp] = max(p.der_w(now_ns), 0.0) / 1000.0
-                self.pf.set_anti_islanding(sp, working=p.anti_islanding_works())
+                works = p.anti_islanding_works()
+                if self._anti_islanding.get(sp) != works:  # a change re-runs the island search of the next solve
+                    self.pf.set_anti_islanding(sp, working=works)
+                    self._anti_islanding[sp] = works
         self.pf.set_loads(loads)
         self.pf.set_der(der)
         self.snapshot = self.pf.solve()
