@@ -210,7 +210,7 @@ def test_ignore_disconnect_refuses_remote_open_until_lifted() -> None:
     result = m.control(RCD_OPEN, T0)
     assert not result.ok and result.switch_state == "closed"
     assert m.status().ignore_disconnect
-    assert names(m.drain_events()) == ["rcd_command_refused"]
+    assert names(m.drain_events()) == ["ignore_disconnect_set", "rcd_command_refused"]
     m.set_ignore_disconnect(False)
     assert m.control(RCD_OPEN, T0 + MINUTE).ok
     assert m.status().switch_state == "open"

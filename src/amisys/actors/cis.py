@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from amisys.actors.base import Actor, handles
 from amisys.actors.han_admin import ack, error
 from amisys.billing.tariffs import PrepaymentTariff
+from amisys.bus import Lane, Outcome
+from amisys.bus.api import DEFAULT_POLICY
 from amisys.messages import cim, han
 from amisys.security.endpoint import Opened
 
@@ -40,6 +42,7 @@ class Cis(Actor):
         self.load_shed_enrolled: set[str] = set()
         self._orders = itertools.count(1)
         self._credits: dict[str, str] = {}
+        self.undelivered: list[tuple[str, str]] = []  # (meter, why) of emergency commands that missed their deadline
 
     @property
     def store(self) -> Store:
@@ -291,3 +294,26 @@ class Cis(Actor):
             assert isinstance(payload, cim.Error)
             reason = "; ".join(e.reason for e in payload.errors)
             await self.reply(message, "Error", error(self, message, "enrollment", reason))
+
+    # -- emergency response (4.1.6) ----------------------------------------------------------------
+
+    async def emergency_disconnect(
+        self, meter: str, emergency: str, *, operator: str, process: str = "4.1.6", deadline_s: float | None = None
+    ) -> Outcome:
+        """4.1.6: cut power to a building in danger (fire, gas leak) now. A-High: if the head end has not taken
+        the command within the lane's deadline it is resent on the alternate path the seed names for the row,
+        if any; a command that cannot be delivered is kept here for the operator (the bus alarms it too)."""
+        control = cim.EndDeviceControl(end_device=meter, control_type=cim.RCD_OPEN, reason="emergency response")
+        outcome = await self.endpoint.send_with_failover(
+            self.headend,
+            timeout=deadline_s if deadline_s is not None else DEFAULT_POLICY[Lane.HIGH].deadline_s or 2.0,
+            process=process,
+            flow=self.flow_for(process, self.headend, "EndDeviceControls"),
+            noun="EndDeviceControls",
+            payload=cim.EndDeviceControls(controls=[control]),
+            authority=emergency,
+            operator=operator,
+        )
+        if outcome.decision != "accepted":
+            self.undelivered.append((meter, outcome.reason or outcome.decision))
+        return outcome

@@ -81,6 +81,7 @@ class HeadEnd(Actor):
         self._scheduled: list[tuple[int, Opened]] = []
         self._flags: dict[str, Opened] = {}
         self._states: dict[str, cim.EndDeviceState] = {}
+        self.da_devices: dict[str, str] = {}  # DA field device -> feeder (AMI-40)
 
     def register(self, record: MeterRecord) -> None:
         self.records[record.meter] = record
@@ -299,6 +300,8 @@ class HeadEnd(Actor):
             )
             ack = cim.Acknowledgement(reply_to=h.message_id, status="ok", text="failure report received")
             await self.reply(message, "Acknowledgement", ack)
+        elif h.process == "4.1.3":
+            await self.pass_up(message, self.dms)
         else:
             self._find(h.source, h.process, "unrouted-events", ", ".join(e.reason for e in events.events))
 
@@ -615,6 +618,127 @@ class HeadEnd(Actor):
     def restart(self) -> None:
         """The head end is back: it receives again, beginning with the traffic held while it was down."""
         self.utility.bus.subscribe(self.name, self.endpoint._on_delivery)
+
+    # -- distribution operations (4.1.x): AMI-40 DA devices, AMI-6 DMS ------------------------------------------
+
+    dms = "dms"
+
+    def register_da(self, device: str, feeder: str) -> None:
+        """A DA field device commissioned onto the AMI network (AMI-40)."""
+        self.da_devices[device] = feeder
+
+    async def pass_up(self, message: Opened, to: str) -> None:
+        """Power system information from a meter or DA device, passed on to the system that acts on it."""
+        h = message.header
+        if h.source not in self.records and h.source not in self.da_devices:
+            self._find(h.source, h.process, "unknown-device", f"{h.noun} from a device the head end does not know")
+            return
+        flow = self.flow_for(h.process, to, h.noun)
+        await self.send(to, process=h.process, flow=flow, noun=h.noun, payload=message.payload)
+
+    @handles("PowerSystemMeasurements")
+    async def on_power_system(self, message: Opened) -> None:
+        """4.1.x: meters' and DA devices' measurements go to the DMS; live/dead status (4.1.5) is also outage
+        information for the OMS."""
+        await self.pass_up(message, self.dms)
+        h = message.header
+        if h.process == "4.1.5" and self._leg_or_none(h.process, self.oms, "OutageInfo") is not None:
+            measured = message.payload
+            assert isinstance(measured, cim.PowerSystemMeasurements)
+            for m in measured.measurements:
+                feeder = self.da_devices.get(m.source) or (
+                    self.records[m.source].feeder if m.source in self.records else ""
+                )
+                info = cim.OutageInfo(
+                    outage_id=f"live-dead:{m.source}",
+                    state="suspected" if m.live else "confirmed",
+                    start_ns=m.observed_ns,
+                    feeders=[feeder] if feeder else [],
+                    cause=f"{m.source} reports {'LIVE' if m.live else 'dead'}"
+                    + (f" at {m.voltage_v:.0f} V" if m.live and m.voltage_v else ""),
+                )
+                await self.send(
+                    self.oms,
+                    process=h.process,
+                    flow=self.flow_for(h.process, self.oms, "OutageInfo"),
+                    noun="OutageInfo",
+                    payload=info,
+                )
+
+    def _authorized(self, message: Opened, targets: set[str]) -> bool:
+        """A high-impact command that arrives as an answer passes no CommandGuard: check its record here."""
+        h = message.header
+        try:
+            for target in sorted(targets):
+                self.utility.records.authorize(h.authority, h.noun, target)
+        except PermissionError as exc:
+            self._find(h.source, h.process, "command-refused", str(exc))
+            return False
+        return True
+
+    async def _pass_down(self, message: Opened, device: str, payload: Struct) -> None:
+        """A DMS command on toward its field device, on the leg the process returns it on."""
+        h = message.header
+        flow = self.flow_for(h.process, device, h.noun, "reply")
+        await self.send(
+            device,
+            process=h.process,
+            flow=flow,
+            noun=h.noun,
+            payload=payload,
+            direction="reply",
+            authority=h.authority,
+            operator=h.operator,
+        )
+
+    @handles("DAControls", "reply")
+    async def on_da_controls(self, message: Opened) -> None:
+        """4.1.1/4.1.4/4.1.5: the DMS's controls, each to its DA device (which validates them itself)."""
+        controls = message.payload
+        assert isinstance(controls, cim.DAControls)
+        by_device: dict[str, list[cim.DAControl]] = {}
+        for c in controls.controls:
+            if c.device not in self.da_devices:
+                self._find(c.device, message.header.process, "unknown-device", "DA control for an unknown device")
+                continue
+            by_device.setdefault(c.device, []).append(c)
+        for device, items in by_device.items():
+            await self._pass_down(message, device, cim.DAControls(controls=items))
+
+    @handles("MitigationCommand", "reply")
+    async def on_mitigation(self, message: Opened) -> None:
+        """4.1.3: broadcast the DMS's mitigation (e.g. ignore disconnect commands) to every meter in scope."""
+        command = message.payload
+        assert isinstance(command, cim.MitigationCommand)
+        scope = set(command.scope)
+        meters = [r.meter for r in self.records.values() if {r.meter, r.feeder, r.transformer} & scope]
+        if not meters or not self._authorized(message, set(meters)):
+            return
+        for meter in meters:
+            await self._pass_down(message, meter, command)
+
+    @handles("EndDeviceControls", "reply")
+    async def on_protection_disconnect(self, message: Opened) -> None:
+        """4.1.4: the DMS's remote disconnect of specific meters to protect equipment."""
+        controls = message.payload
+        assert isinstance(controls, cim.EndDeviceControls)
+        meters = {c.end_device for c in controls.controls if c.end_device in self.records}
+        if not meters or not self._authorized(message, meters):
+            return
+        for meter in sorted(meters):
+            mine = [c for c in controls.controls if c.end_device == meter]
+            await self._pass_down(message, meter, cim.EndDeviceControls(controls=mine))
+
+    @handles("DERControl", "reply")
+    async def on_der_control(self, message: Opened) -> None:
+        """4.1.5: the DMS's remote disconnect of customer DER, to the meters of the named premises."""
+        control = message.payload
+        assert isinstance(control, han.DERControl)
+        meters = {t for t in control.targets if t in self.records}
+        if not meters or not self._authorized(message, meters):
+            return
+        for meter in sorted(meters):
+            await self._pass_down(message, meter, control)
 
 
 def _as_events(payload: object, now_ns: int) -> list[cim.EndDeviceEvent]:

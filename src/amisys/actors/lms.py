@@ -34,6 +34,8 @@ class Lms(Actor):
         self.headend = headend
         self.verifications: list[cim.MeterReadings] = []
         self.circuit_energy: dict[tuple[str, str], float] = {}
+        self.han_gateways: dict[str, str] = {}  # meter -> the ESI/HAN gateway of its premises
+        self.load_control_responses: list[han.LoadControlResponse] = []
 
     async def verify_load_control(
         self, meters: list[str], process: str = "3.1.2", *, start_ns: int | None = None, end_ns: int | None = None
@@ -170,3 +172,30 @@ class Lms(Actor):
         assert isinstance(report, han.HanDeviceReport)
         self.han_reports.append(report)
         return report
+
+    @handles("LoadControl")
+    async def on_load_control(self, message: Opened) -> None:
+        """4.1.4: the DMS asks for load control to relieve equipment: a DRLC event to each premises' ESI under
+        the same emergency, each ESI's response passed back to the DMS."""
+        h = message.header
+        control = message.payload
+        assert isinstance(control, han.LoadControl)
+        gateways = sorted({self.han_gateways[t] for t in control.targets if t in self.han_gateways})
+        for esi in gateways:
+            try:
+                answer = await self.endpoint.request(
+                    esi,
+                    timeout=2.0,
+                    process=h.process,
+                    flow=self.flow_for(h.process, esi, "LoadControl"),
+                    noun="LoadControl",
+                    payload=control,
+                    authority=h.authority,
+                    operator=h.operator,
+                )
+            except TimeoutError:
+                continue
+            response = answer.payload
+            assert isinstance(response, han.LoadControlResponse)
+            self.load_control_responses.append(response)
+            await self.reply(message, "LoadControlResponse", response)

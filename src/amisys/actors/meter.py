@@ -17,6 +17,7 @@ from amisys.actors.sub_meter import SubMeterCircuit
 from amisys.devices.events import DeviceEvent
 from amisys.devices.meter import Meter
 from amisys.devices.profile import OBIS_EXPORT_PROFILE, OBIS_IMPORT_PROFILE
+from amisys.grid.live import LiveGrid
 from amisys.messages import cim, han
 from amisys.security.endpoint import Opened
 from amisys.sim.loads import Site
@@ -43,7 +44,14 @@ REPORTS: dict[str, str] = {
     "removal": "3.3.1",
     "rcd_unsolicited_open": "3.4.6",
     "rcd_unsolicited_close": "3.4.6",
+    "under_voltage": "4.1.3",
+    "voltage_normal": "4.1.3",
+    "ignore_disconnect_set": "4.1.3",
+    "ignore_disconnect_lifted": "4.1.3",
 }
+POWER_SYSTEM_ALARMS = {"rcd_unsolicited_open": "4.1.3"}
+"""Events that are also power system information for the DMS (a switch opening that nobody commanded)."""
+DER_PROCESS = "4.1.5"
 LAST_GASP = {"power_down", "der_outage", "der_islanding_failure"}
 """What the meter still sends on its stored energy as the grid dies."""
 # Alarms for the in-home display.
@@ -94,6 +102,14 @@ class MeterActor(Actor):
         self.radio_ok = True
         self._listening = True
         self.displayed: list[han.MeterUsageStatus] = []
+        self.power_system_reports: dict[str, int] = {}
+        """Processes this meter reports power system information under, with the period in seconds (the
+        utility picks strategically placed meters as sensors, §4.1.2)."""
+        self.grid: LiveGrid | None = None
+        """The network as it is, when the simulation runs a power flow: tells the meter it is islanded."""
+        self._next_report: dict[str, int] = {}
+        self._islanded = False
+        self._mitigation_expires_ns: int | None = None
 
     @property
     def energized(self) -> bool:
@@ -115,6 +131,7 @@ class MeterActor(Actor):
         if not was_live and self.energized:
             self._listen(self.radio_ok)
         await self._report(events)
+        await self._power_system(to_ns)
 
     def fail_radio(self) -> None:
         """The meter's network module dies: it keeps metering but hears and says nothing."""
@@ -144,6 +161,9 @@ class MeterActor(Actor):
                 await self.report_battery()
             if event.name in DISPLAY and self.display:
                 await self.show(DISPLAY[event.name])
+        for event in events:
+            if event.name in POWER_SYSTEM_ALARMS:
+                by_process.setdefault(POWER_SYSTEM_ALARMS[event.name], []).append(event)
         for process, items in by_process.items():
             await self._tell(
                 self.headend, process, "EndDeviceEvents", cim.EndDeviceEvents(events=[cim_event(e) for e in items])
@@ -292,8 +312,9 @@ class MeterActor(Actor):
         for control in request.controls:
             if control.end_device == self.name:
                 self.device.control(control.control_type, self.device.time_ns)
-        self.device.drain_events()  # the switch's own events answer in the status below
+        events = self.device.drain_events()  # the switch's own events answer in the status below
         await self.reply(message, "EndDeviceStatus", cim.EndDeviceStatus(statuses=[self.state()]))
+        await self._report_refusals(events)
 
     @handles("PrepaymentAmount")
     async def on_prepayment(self, message: Opened) -> None:
@@ -340,3 +361,88 @@ class MeterActor(Actor):
     @handles("RevenueProtectionFlag", "reply")
     async def on_flag(self, message: Opened) -> None:
         """The back office flagged this meter (to be watched); the meter keeps metering."""
+
+    # -- distribution operations (4.1.x) -------------------------------------------------------------------
+
+    def measurement(self) -> cim.PowerSystemMeasurement:
+        """Power system information from the meter: service voltage, net power, live/dead."""
+        status = self.device.status()
+        return cim.PowerSystemMeasurement(
+            source=self.name,
+            observed_ns=self.now_ns(),
+            phase=self.device.phase,  # type: ignore[arg-type]
+            voltage_v=status.voltage_v if status.energized else 0.0,
+            active_power_w=status.power_w,
+            live=status.energized,
+        )
+
+    async def report_power_system(self, process: str) -> None:
+        await self._tell(
+            self.headend,
+            process,
+            "PowerSystemMeasurements",
+            cim.PowerSystemMeasurements(measurements=[self.measurement()]),
+        )
+
+    async def _power_system(self, now_ns: int) -> None:
+        """Scheduled sensor reports; an island noticed (live, but cut off from the grid: 4.1.5); mitigation expiry."""
+        for process, period in self.power_system_reports.items():
+            if now_ns >= self._next_report.get(process, 0):
+                self._next_report[process] = now_ns - now_ns % (period * 10**9) + period * 10**9
+                await self.report_power_system(process)
+        islanded = self.grid is not None and self.grid.islanded(self.name)
+        if islanded and not self._islanded:
+            await self.report_power_system(DER_PROCESS)
+        self._islanded = islanded
+        if self._mitigation_expires_ns is not None and now_ns >= self._mitigation_expires_ns:
+            self._mitigation_expires_ns = None
+            self.device.set_ignore_disconnect(False, now_ns)
+            await self._report(self.device.drain_events())
+
+    async def _report_refusals(self, events: list[DeviceEvent]) -> None:
+        """A disconnect refused under the ignore-disconnect mitigation is itself a power system alarm (4.1.3)."""
+        refused = [
+            e for e in events if e.name == "rcd_command_refused" and e.details.get("reason") == "ignore_disconnect"
+        ]
+        if refused:
+            await self._tell(
+                self.headend, "4.1.3", "EndDeviceEvents", cim.EndDeviceEvents(events=[cim_event(e) for e in refused])
+            )
+
+    def _in_scope(self, scope: list[str]) -> bool:
+        d = self.device
+        return bool({self.name, d.feeder, d.transformer} & set(scope))
+
+    @handles("MitigationCommand", "reply")
+    async def on_mitigation(self, message: Opened) -> None:
+        """4.1.3: ignore remote disconnect commands until lifted (or until the command expires)."""
+        command = message.payload
+        assert isinstance(command, cim.MitigationCommand)
+        if not self._in_scope(command.scope):
+            return
+        on = command.command == "ignore-disconnect-commands"
+        self.device.set_ignore_disconnect(on, self.now_ns())
+        self._mitigation_expires_ns = command.expires_ns if on else None
+        await self._report(self.device.drain_events())
+
+    @handles("EndDeviceControls", "reply")
+    async def on_protection_controls(self, message: Opened) -> None:
+        """4.1.4: a remote disconnect to relieve overloaded equipment; the meter reports its new state."""
+        request = message.payload
+        assert isinstance(request, cim.EndDeviceControls)
+        for control in request.controls:
+            if control.end_device == self.name:
+                self.device.control(control.control_type, self.device.time_ns)
+        events = self.device.drain_events()
+        await self.report_power_system(message.header.process)
+        await self._report_refusals(events)
+
+    @handles("DERControl", "reply")
+    async def on_der_control(self, message: Opened) -> None:
+        """4.1.5: open (or close) the customer DER's relay; the meter reports its live/dead status after."""
+        control = message.payload
+        assert isinstance(control, han.DERControl)
+        if control.op_mod_connect is not None:
+            self.device.set_der_connection(control.op_mod_connect, self.now_ns())
+            self.device.drain_events()
+        await self.report_power_system(message.header.process)

@@ -148,3 +148,17 @@ class Oms(Actor):
         flow = self.flow_for("3.5.4", self.headend, "ScheduledOutage")
         await self.send(self.headend, process="3.5.4", flow=flow, noun="ScheduledOutage", payload=notice)
         return outage
+
+    # -- live/dead status for crews (4.1.5) -------------------------------------------------------
+
+    @handles("OutageInfo")
+    async def on_outage_info(self, message: Opened) -> None:
+        """The head end's live/dead information of a circuit: the field crews working there must know it."""
+        info = message.payload
+        assert isinstance(info, cim.OutageInfo)
+        process = message.header.process
+        for crew in self.crews:
+            flow = self.flow_for(process, crew, "OutageInfo")
+            await self.send(crew, process=process, flow=flow, noun="OutageInfo", payload=info)
+
+    crews: tuple[str, ...] = ("field-crew-tool",)

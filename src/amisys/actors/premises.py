@@ -56,6 +56,7 @@ class EsiGateway(Actor):
     def __init__(self, name: str, utility: Utility) -> None:
         super().__init__(name, utility)
         self.notifications: list[han.TextMessage] = []
+        self.load_controls: list[han.LoadControl] = []
 
     @handles("TextMessage")
     async def on_text(self, message: Opened) -> None:
@@ -74,6 +75,19 @@ class EsiGateway(Actor):
     @property
     def han_registry(self) -> HanRegistry:
         return esi_han.registry(self)
+
+    @handles("LoadControl")
+    async def on_load_control(self, message: Opened) -> None:
+        """A DRLC event for this premises' HAN devices: refused if already over, else received."""
+        control = message.payload
+        assert isinstance(control, han.LoadControl)
+        over = control.start_ns + control.duration_s * 1_000_000_000 <= self.now_ns()
+        if not over:
+            self.load_controls.append(control)
+        response = han.LoadControlResponse(
+            event=control.event, device=self.name, created_ns=self.now_ns(), status="rejected" if over else "received"
+        )
+        await self.reply(message, "LoadControlResponse", response)
 
 
 class Customer(Actor):
@@ -161,6 +175,7 @@ class FieldCrewTool(Actor):
         super().__init__(name, utility)
         self.oms = oms
         self.answers: list[cim.RestorationStatus] = []
+        self.outage_info: list[cim.OutageInfo] = []
 
     async def ask_restoration(self, meters: list[str], *, process: str = "3.5.3", outage_id: str | None = None) -> str:
         request = cim.RestorationStatusRequest(meters=meters, outage_id=outage_id)
@@ -172,3 +187,10 @@ class FieldCrewTool(Actor):
         status = message.payload
         assert isinstance(status, cim.RestorationStatus)
         self.answers.append(status)
+
+    @handles("OutageInfo")
+    async def on_outage_info(self, message: Opened) -> None:
+        """4.1.5: live/dead status of the circuit the crew works on, as the OMS passes it on."""
+        info = message.payload
+        assert isinstance(info, cim.OutageInfo)
+        self.outage_info.append(info)

@@ -73,6 +73,13 @@ EVENT_CODES: dict[str, EventType] = {
         "0.9.0.85", "critical", "DER islanding failure: DER exporting into a dead grid (backfeed to the network)"
     ),
     "der_outage": EventType("0.9.0.68", "info", "DER outage verified: DER shut down or islanded during an outage"),
+    # distribution operations (§4.1): power quality alarms, the ignore-disconnect mitigation, DER disconnect
+    "under_voltage": EventType("0.26.32.150", "alarm", "service voltage below the lower limit (ANSI C84.1 range A)"),
+    "voltage_normal": EventType("0.26.32.216", "info", "service voltage back within limits"),
+    "ignore_disconnect_set": EventType("0.12.31.242", "warning", "mitigation: remote disconnect commands ignored"),
+    "ignore_disconnect_lifted": EventType("0.12.31.216", "info", "mitigation lifted: remote disconnects obeyed"),
+    "der_disconnected": EventType("0.9.26.68", "warning", "customer DER disconnected by remote command"),
+    "der_reconnected": EventType("0.9.26.42", "info", "customer DER reconnection allowed by remote command"),
     # device health
     "low_battery": EventType("0.2.22.150", "warning", "battery low"),
     # street lights (§3.5.6)

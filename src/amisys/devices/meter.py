@@ -209,6 +209,11 @@ class Meter:
         """A source wired on the premises side (e.g. a customer's generator): backfeed while the switch is open."""
         self.ignore_disconnect = False
         """Broadcast mitigation: refuse remote open commands until lifted."""
+        self.der_connected = True
+        """The DER relay: open, the customer's DER produces nothing into the premises or the grid (§4.1.5)."""
+        self.low_voltage_v = 0.95 * nominal_voltage
+        """ANSI C84.1 range A lower limit at the service: below it the meter raises an under-voltage alarm."""
+        self._under_voltage = False
 
         self._tier_of = tier_of
         self._step_ns = resolution_s * NS
@@ -291,6 +296,8 @@ class Meter:
                 self._power_change(live, t)
             load = load_c if load_f is None else load_f(t)
             der = der_c if der_f is None else der_f(t)
+            if not self.der_connected:
+                der = 0.0
             if der > 0:
                 self.has_der = True
             self._last_der_w = der
@@ -316,6 +323,8 @@ class Meter:
                 self._backfeed = self.load_side_source or der > 0
             if v is not None and live:
                 self._voltage_v = v
+                if (v < self.low_voltage_v) != self._under_voltage:
+                    self._voltage_band(v, t)
             else:
                 self._iv_flags |= FLAG_OUTAGE
             hours = (nxt - t) / NS_PER_HOUR
@@ -405,6 +414,15 @@ class Meter:
             self._der_outage_reported = True
             self._events.add("der_outage", t, state=self._island, after_failure=self._island_failed)
 
+    def _voltage_band(self, v: float, t: int) -> None:
+        """Crossing the lower voltage limit (with 1 % hysteresis on the way back) is a power system alarm (§4.1.3)."""
+        if not self._under_voltage:
+            self._under_voltage = True
+            self._events.add("under_voltage", t, voltage_v=round(v, 1), limit_v=round(self.low_voltage_v, 1))
+        elif v >= self.low_voltage_v * 1.01:
+            self._under_voltage = False
+            self._events.add("voltage_normal", t, voltage_v=round(v, 1))
+
     # -- remote connect/disconnect switch (§3.4) -------------------------------------------------------------
 
     @property
@@ -462,9 +480,20 @@ class Meter:
         if "unexpected_switch_operation" not in self._tamper:
             self._tamper.append("unexpected_switch_operation")
 
-    def set_ignore_disconnect(self, on: bool) -> None:
+    def set_ignore_disconnect(self, on: bool, now_ns: int | None = None) -> None:
         """Set or lift the ignore-disconnect mitigation (the meter's own limit actions still apply)."""
+        if on != self.ignore_disconnect:
+            name = "ignore_disconnect_set" if on else "ignore_disconnect_lifted"
+            self._events.add(name, self._t if now_ns is None else now_ns)
         self.ignore_disconnect = on
+
+    def set_der_connection(self, connected: bool, now_ns: int | None = None) -> None:
+        """Open or close the relay between the customer's DER and the premises (IEEE 2030.5 opModConnect)."""
+        if connected != self.der_connected:
+            self._events.add(
+                "der_reconnected" if connected else "der_disconnected", self._t if now_ns is None else now_ns
+            )
+        self.der_connected = connected
 
     def _open(self, by: str) -> None:
         self._closed = False

@@ -88,6 +88,20 @@ class _Model:
 
 
 @dataclass(frozen=True)
+class ElementReading:
+    """What a DA device measures on its element: terminal voltages (pu), current, power, and whether it is open.
+    A switch measures both sides: ``v2_pu`` above `LIVE_PU` on an open switch is a live load side."""
+
+    element: str
+    v1_pu: float
+    v2_pu: float
+    current_a: float
+    kw: float
+    kvar: float
+    is_open: bool
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """One solved state. Meter voltages are line-to-neutral at the service; ``bus_live`` is keyed by OpenDSS bus
     name and ``section_live`` by section id. Loading is % of nameplate (transformers) or of normal ampacity
@@ -135,6 +149,7 @@ class PowerFlow:
         self._island_src: dict[str, bool] = {}  # service point -> island source enabled
         self._islanded: list[str] = []  # PV service points cut off from every grid source
         self._topology_dirty = True
+        self._taps: dict[str, int] = {}  # regulator -> tap position under supervisory control
         self._index()
 
     # -- construction -----------------------------------------------------------------------------------------
@@ -517,6 +532,79 @@ class PowerFlow:
         """Run a raw OpenDSS command (for inspection; changes behind the wrapper's back are not tracked)."""
         self._dss.Text.Command = text
         return self._dss.Text.Result
+
+    def grid_fed_meters(self) -> set[str]:
+        """Meters a substation source reaches through closed elements (live meters not in it are islanded)."""
+        fed = self._energized_buses()
+        return {m for m, node in self._model.meters.items() if node.split(".")[0].lower() in fed}
+
+    def set_source_pu(self, substation: str, pu: float) -> None:
+        """The substation bus voltage its load tap changer holds, in pu (a failed or tampered LTC moves it)."""
+        if substation not in self._model.substations:
+            raise KeyError(f"unknown substation {substation!r}; known: {', '.join(self._model.substations)}")
+        if not 0.5 <= pu <= 1.2:
+            raise ValueError(f"source voltage {pu} pu is outside 0.5-1.2")
+        self._dss.Text.Command = f"{self._model.substations[substation]}.pu={pu}"
+
+    def section_bounds(self, section: str) -> list[str]:
+        """The switchable elements (by public id: DA device, cutout, feeder) a tag-out of ``section`` opens."""
+        by_element = {el.lower(): ident for ident, el in self._model.switches.items()}
+        by_element |= {el.lower(): ident for ident, el in self._model.feeders.items() if el.lower() not in by_element}
+        return [by_element.get(b.lower(), b) for b in self._model.sections[section].bounds]
+
+    def section_meters(self, section: str) -> list[str]:
+        """Meters whose service is inside ``section``."""
+        buses = {b.lower() for b in self._model.sections[section].buses}
+        return sorted(m for m, node in self._model.meters.items() if node.split(".")[0].lower() in buses)
+
+    def element_reading(self, element: str) -> ElementReading:
+        """What a DA device on ``element`` measures after the last `solve`: per-unit voltage at each terminal
+        (highest phase), current (highest phase, A), three-phase P and Q at terminal 1, and its open state. A
+        regulator is its bank of single-phase units."""
+        banks = sorted(t for t in self._model.transformers if t.startswith(f"{element}/"))
+        names = [self._model.transformers[b] for b in banks] or [self._element(element)]
+        ck = self._ckt
+        el = ck.ActiveCktElement
+        amps: list[float] = []
+        kw = kvar = 0.0
+        volts = [0.0, 0.0]
+        for name in names:
+            ck.SetActiveElement(name)
+            nph, nterm = el.NumPhases, el.NumTerminals
+            amps += [float(a) for a in np.asarray(el.CurrentsMagAng)[0 : 2 * nph : 2]]
+            powers = np.asarray(el.Powers)[: 2 * nph]
+            kw += float(powers[0::2].sum())
+            kvar += float(powers[1::2].sum())
+            buses = [b.split(".")[0] for b in el.BusNames[:nterm]]
+            for i, bus in enumerate(buses if len(buses) > 1 else buses * 2):
+                ck.SetActiveBus(bus)
+                pu = np.asarray(ck.ActiveBus.puVmagAngle)[0::2]
+                volts[i] = max(volts[i], float(pu.max()) if len(pu) else 0.0)
+        return ElementReading(
+            element=element,
+            v1_pu=volts[0],
+            v2_pu=volts[1],
+            current_a=max(amps, default=0.0),
+            kw=kw,
+            kvar=kvar,
+            is_open=any(n.lower() in self._open for n in names),
+        )
+
+    def tap(self, element: str, steps: int, *, step_pu: float = 0.00625, max_steps: int = 16) -> int:
+        """Move a voltage regulator's taps by ``steps`` (supervisory control: its RegControls are disabled so the
+        set position holds). Returns the new position; beyond +-``max_steps`` is a ValueError."""
+        banks = sorted(t for t in self._model.transformers if t.startswith(f"{element}/"))
+        if not banks:
+            raise KeyError(f"no regulator {element!r}")
+        position = self._taps.get(element, 0) + steps
+        if abs(position) > max_steps:
+            raise ValueError(f"{element}: tap {position} is beyond +-{max_steps}")
+        for bank in banks:
+            dss_name = self._model.transformers[bank].split(".", 1)[1]
+            self._dss.Text.Command = f"RegControl.{dss_name}.enabled=no"
+            self._dss.Text.Command = f"Transformer.{dss_name}.wdg=2 tap={1.0 + position * step_pu:.5f}"
+        self._taps[element] = position
+        return position
 
     @property
     def circuit(self) -> Any:

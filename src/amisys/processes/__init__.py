@@ -7,6 +7,7 @@ from amisys.processes.runner import REGISTRY, ProcessDef
 
 def registry() -> dict[str, ProcessDef]:
     """Every process with a trigger (importing the modules that register them)."""
+    import amisys.processes.distribution
     import amisys.processes.dr_subfunctions
     import amisys.processes.metering  # noqa: F401
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from amisys.actors.billing import Billing
 from amisys.actors.cis import Cis
+from amisys.actors.da import DAFieldDevice
 from amisys.actors.dms import Dms
 from amisys.actors.headend import HeadEnd, MeterRecord
 from amisys.actors.lms import Lms
@@ -28,6 +29,7 @@ from amisys.actors.sub_meter import SubMeterCircuit
 from amisys.devices.meter import Meter
 from amisys.devices.street_light import StreetLight
 from amisys.devices.sub_meter import SubMeter
+from amisys.grid.live import LiveGrid, Premises
 from amisys.grid.topology import Topology, generate
 from amisys.security.commands import RateThreshold
 from amisys.sim.clock import NS, SimClock
@@ -55,6 +57,10 @@ class Fleet:
     def at(self, at_ns: int, name: str, happen: Callable[[], Awaitable[None]]) -> None:
         """Make ``happen`` run once simulated time reaches ``at_ns``; it must not advance time itself."""
         heapq.heappush(self.calendar, (at_ns, next(_calendar_seq), name, happen))
+
+    grid: LiveGrid | None = None
+    """The feeders' power flow, when the fleet runs one (`with_grid`): meters' voltages and live/dead."""
+    da_devices: dict[str, DAFieldDevice] = field(default_factory=dict)
 
     @property
     def headend(self) -> HeadEnd:
@@ -107,7 +113,7 @@ def build(
     u.add(Cis("cis", u))
     u.add(Billing("billing", u))
     u.add(Oms("oms", u, topology))
-    u.add(Dms("dms", u))
+    u.add(Dms("dms", u, topology=topology))
     u.add(Lms("lms-drms", u))
     u.add(FieldCrewTool("field-crew-tool", u))
     fleet = Fleet(u, topology)
@@ -152,6 +158,7 @@ def build(
         esi = u.add(EsiGateway(f"esi-han-gateway:{number}", u))
         meter = u.add(MeterActor(sp.meter, u, device, site, display=display.name, sub_meters=circuits))
         fleet.meters[sp.meter] = meter
+        u.actor("lms-drms").han_gateways[sp.meter] = esi.name  # type: ignore[attr-defined]
         headend.register(
             MeterRecord(
                 sp.meter, sp.id, tx, feeder, sp.phase, sp.lat, sp.lon, device.registration_id, han_gateway=esi.name
@@ -226,10 +233,14 @@ async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
             stop = min(stop, max(fleet.calendar[0][0], u.clock.now_ns() + 1))
         u.clock.set(stop)
         now = u.clock.now_ns()
+        if fleet.grid is not None:
+            fleet.grid.step(now)
         for meter in fleet.meters.values():
             await meter.advance(now)
         for light in fleet.street_lights.values():
             await light.advance(now)
+        for da in fleet.da_devices.values():
+            await da.advance(now)
         await fleet.headend.tick()
         await fleet.mdms.tick()
         await u.settle()
@@ -237,3 +248,35 @@ async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
             _, _, _, happen = heapq.heappop(fleet.calendar)
             await happen()
             await u.settle()
+
+
+def with_grid(fleet: Fleet) -> Fleet:
+    """Run the fleet's feeders as an OpenDSS power flow (once): meters take their service voltage and live/dead
+    state from it, and each DA device of the topology joins the AMI network (AMI-40) operating its element."""
+    if fleet.grid is not None:
+        return fleet
+    u = fleet.utility
+    grid = LiveGrid(fleet.topology, premises=_premises(fleet))
+    fleet.grid = grid
+    for name, meter in fleet.meters.items():
+        meter.site.voltage = lambda _t, m=name: grid.voltage(m)
+        meter.grid = grid
+    for d in fleet.topology.da_devices:
+        device = u.add(DAFieldDevice(d.id, u, kind=d.kind, feeder=d.feeder, grid=grid))
+        fleet.da_devices[d.id] = device
+        fleet.headend.register_da(d.id, d.feeder)
+    return fleet
+
+
+def _premises(fleet: Fleet) -> dict[str, Premises]:
+    """What each premises puts on the grid: nothing behind an open switch; no DER behind an open DER relay."""
+    out = {}
+    for name, meter in fleet.meters.items():
+        device, site = meter.device, meter.site
+        closed = (lambda d: lambda: d.switch_state == "closed")(device)
+        out[name] = Premises(
+            load_w=(lambda s, c: lambda t: s.load_w(t) if c() else 0.0)(site, closed),
+            der_w=(lambda s, c, d: lambda t: s.der_output(t) if c() and d.der_connected else 0.0)(site, closed, device),
+            anti_islanding_works=(lambda s: lambda: s.anti_islanding_works)(site),
+        )
+    return out

@@ -1,0 +1,85 @@
+"""The simulated utility's feeders as they are: an OpenDSS power flow fed each step from the premises.
+
+Every step the premises' demand and PV output (as their meters' switches and DER relays allow) go into the
+power flow; its solution then gives each meter the voltage at its service (none where the bus is dead) and
+tells whether a live meter is islanded (held up by a customer inverter whose anti-islanding failed rather than
+by the grid). DA field devices operate their element of the same model (switches, capacitor banks, regulator
+taps) and read their measurements from it. This is the physics the AMI observes, not any system's model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from amisys.grid.powerflow import ElementReading, PowerFlow, Snapshot
+from amisys.grid.topology import Topology
+
+NOMINAL_V = 240.0
+
+
+@dataclass
+class Premises:
+    """What one service point puts on the grid at an instant: demand and PV output in W, and whether its
+    inverter's anti-islanding works."""
+
+    load_w: Callable[[int], float]
+    der_w: Callable[[int], float]
+    anti_islanding_works: Callable[[], bool]
+
+
+class LiveGrid:
+    def __init__(
+        self, topology: Topology, *, premises: Mapping[str, Premises] | None = None, power_flow: PowerFlow | None = None
+    ) -> None:
+        self.topology = topology
+        self.premises = dict(premises or {})
+        self.pf = power_flow or PowerFlow.from_topology(topology)
+        self.snapshot: Snapshot = self.pf.solve()
+        self._grid_fed: set[str] = set(self.snapshot.live_meters())
+        self._pv = {sp.meter: sp.id for sp in topology.service_points if sp.has_pv}
+        self._anti_islanding: dict[str, bool] = {}
+
+    def step(self, now_ns: int) -> Snapshot:
+        """Put every premises' demand and PV output at ``now_ns`` into the power flow and solve."""
+        loads, der = {}, {}
+        for meter, p in self.premises.items():
+            sp = self.topology.service_point_of(meter).id
+            loads[sp] = max(p.load_w(now_ns), 0.0) / 1000.0
+            if meter in self._pv:
+                der[sp] = max(p.der_w(now_ns), 0.0) / 1000.0
+                works = p.anti_islanding_works()
+                if self._anti_islanding.get(sp) != works:  # a change re-runs the island search of the next solve
+                    self.pf.set_anti_islanding(sp, working=works)
+                    self._anti_islanding[sp] = works
+        self.pf.set_loads(loads)
+        self.pf.set_der(der)
+        self.snapshot = self.pf.solve()
+        self._grid_fed = self.pf.grid_fed_meters()
+        return self.snapshot
+
+    def voltage(self, meter: str) -> float | None:
+        """Service voltage at the meter in V, None if its bus is dead."""
+        if not self.snapshot.meter_live.get(meter, False):
+            return None
+        return self.snapshot.meter_v[meter]
+
+    def islanded(self, meter: str) -> bool:
+        """Live, but not from the grid: a customer inverter holds the meter's part of the network up."""
+        return self.snapshot.meter_live.get(meter, False) and meter not in self._grid_fed
+
+    def reading(self, device: str) -> ElementReading:
+        return self.pf.element_reading(device)
+
+    def operate(self, device: str, command: str) -> None:
+        """Carry out a DA command on the device's element; the next `step` solves with it."""
+        if command in ("open", "cap_off"):
+            self.pf.open_switch(device)
+        elif command in ("close", "cap_on"):
+            self.pf.close_switch(device)
+        elif command in ("raise_tap", "lower_tap"):
+            self.pf.tap(device, 1 if command == "raise_tap" else -1)
+        else:
+            raise ValueError(f"unknown DA command {command!r}")
+        self.snapshot = self.pf.solve()
+        self._grid_fed = self.pf.grid_fed_meters()
