@@ -84,10 +84,12 @@ def test_ieee_c57_91_ageing_and_assessment() -> None:
     assert maintenance.remaining_life_days(2.0, 0.5) == pytest.approx(180_000 * 0.5 / 2 / 24)
 
 
-def test_vegetation_targets_rank_by_momentary_count_then_trend() -> None:
-    events = [("L1", 1), ("L1", 8), ("L2", 2), ("L2", 3), ("L2", 9), ("L3", 7), ("L4", 6), ("L4", 7), ("L1", 20)]
-    found = vegetation.targets(events, 0, 10, min_count=2)
-    assert [(t.location, t.momentary, t.trend) for t in found] == [("L2", 3, -1), ("L4", 2, 2), ("L1", 2, 0)]
+def test_vegetation_targets_rank_by_momentary_then_sustained_counts() -> None:
+    history = {"L1": ([1, 8, 20], [5]), "L2": ([2, 3, 9], []), "L3": ([7], [1, 2]), "L4": ([6, 7], [3])}
+    counted = vegetation.counts(history, 0, 10)
+    assert counted == {"L1": (2, 1), "L2": (3, 0), "L3": (1, 2), "L4": (2, 1)}
+    found = vegetation.targets(counted, min_count=2)
+    assert [(t.location, t.momentary, t.sustained) for t in found] == [("L2", 3, 0), ("L1", 2, 1), ("L4", 2, 1)]
 
 
 def test_forecast_continues_the_trend_of_daily_means() -> None:

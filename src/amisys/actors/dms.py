@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from amisys.actors.base import Actor, handles
+from amisys.actors.base import handles
+from amisys.actors.dms_planning import DmsPlanning
 from amisys.messages import cim
 from amisys.security.endpoint import Opened
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from amisys.utility import Utility
 
 
-class Dms(Actor):
+class Dms(DmsPlanning):
     role = "dms"
 
     def __init__(self, name: str, utility: Utility, *, headend: str = "ami-headend") -> None:

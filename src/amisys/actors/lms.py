@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from amisys.actors.base import Actor, handles
+from amisys.actors.base import handles
+from amisys.actors.lms_tariffs import LmsTariffs
 from amisys.messages import cim
 from amisys.security.endpoint import Opened
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from amisys.utility import Utility
 
 
-class Lms(Actor):
+class Lms(LmsTariffs):
     role = "lms-drms"
 
     def __init__(self, name: str, utility: Utility, *, headend: str = "ami-headend") -> None:

@@ -319,3 +319,25 @@ class MeterActor(Actor):
     @handles("RevenueProtectionFlag", "reply")
     async def on_flag(self, message: Opened) -> None:
         """The back office flagged this meter (to be watched); the meter keeps metering."""
+
+    # -- power quality (4.4.1) ------------------------------------------------------------------------
+
+    async def report_power_quality(self, start_ns: int, end_ns: int, *, sample_s: int = 60) -> None:
+        """4.4.1: the meter's PQ function over ``[start_ns, end_ns)``: RMS voltage at the service sampled every
+        ``sample_s`` (sags, swells, interruptions) and the harmonic spectrum the premises' loads inject."""
+        from amisys.analytics import quality
+
+        samples = [self.site.grid_voltage(t) for t in range(start_ns, end_ns, sample_s * 10**9)]
+        record = quality.classify(samples, self.device.nominal_voltage)
+        harmonics = dict(getattr(self.site, "harmonics", {}) or {})
+        payload = cim.PowerQuality(
+            source=self.name,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            thd_voltage_percent=round(quality.thd_percent(harmonics), 2) if harmonics else None,
+            sags=record.sags,
+            swells=record.swells,
+            interruptions=record.interruptions,
+            harmonics=[cim.Harmonic(order=o, magnitude_percent=m) for o, m in sorted(harmonics.items())],
+        )
+        await self._tell(self.headend, "4.4.1", "PowerQuality", payload)

@@ -1,14 +1,14 @@
 """Vegetation management targets (4.6.1) from momentary outage counts by location.
 
-Momentary interruptions rise as trees grow back into overhead lines. A location (a lateral or transformer
-of the GIS) becomes a target when its momentary count in the window reaches ``min_count``; targets are
-ranked by count, then by trend (more in the second half of the window than in the first means growing
-back), then by location id for a stable order.
+Momentary interruptions rise as trees grow back into overhead lines (a recloser clears a branch contact;
+the customers see a blink). `counts` turns outage histories into counts per location over a window (what the
+GIS overlays); `targets` picks the locations with at least ``min_count`` momentaries and ranks them by
+momentary count, then by sustained count (a line already failing), then by location id for a stable order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -16,19 +16,25 @@ from dataclasses import dataclass
 class Target:
     location: str
     momentary: int
-    trend: int
-    """Second-half count minus first-half count."""
+    sustained: int
 
 
-def targets(momentaries: Iterable[tuple[str, int]], start_ns: int, end_ns: int, *, min_count: int = 2) -> list[Target]:
-    """Vegetation targets from momentary outages given as (location, time) within ``[start_ns, end_ns)``."""
+def counts(
+    history: Mapping[str, tuple[Sequence[int], Sequence[int]]], start_ns: int, end_ns: int
+) -> dict[str, tuple[int, int]]:
+    """(momentary, sustained) outages starting in ``[start_ns, end_ns)`` per location with any."""
     if end_ns <= start_ns:
         raise ValueError("the window must end after it starts")
-    mid = start_ns + (end_ns - start_ns) // 2
-    counts: dict[str, list[int]] = {}
-    for location, ts in momentaries:
-        if start_ns <= ts < end_ns:
-            halves = counts.setdefault(location, [0, 0])
-            halves[ts >= mid] += 1
-    found = [Target(loc, a + b, b - a) for loc, (a, b) in counts.items() if a + b >= min_count]
-    return sorted(found, key=lambda t: (-t.momentary, -t.trend, t.location))
+    out = {}
+    for location, (momentary, sustained) in sorted(history.items()):
+        m = sum(start_ns <= t < end_ns for t in momentary)
+        s = sum(start_ns <= t < end_ns for t in sustained)
+        if m or s:
+            out[location] = (m, s)
+    return out
+
+
+def targets(counts_by_location: Mapping[str, tuple[int, int]], *, min_count: int = 2) -> list[Target]:
+    """Locations to send vegetation crews to, most urgent first."""
+    found = [Target(loc, m, s) for loc, (m, s) in counts_by_location.items() if m >= min_count]
+    return sorted(found, key=lambda t: (-t.momentary, -t.sustained, t.location))

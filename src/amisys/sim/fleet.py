@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from amisys.actors.billing import Billing
 from amisys.actors.cis import Cis
 from amisys.actors.dms import Dms
+from amisys.actors.gis import Gis
 from amisys.actors.headend import HeadEnd, MeterRecord
 from amisys.actors.lms import Lms
 from amisys.actors.mdms import Mdms
@@ -21,6 +22,7 @@ from amisys.actors.meter import MeterActor
 from amisys.actors.oms import Oms
 from amisys.actors.premises import Customer, CustomerEms, EsiGateway, FieldCrewTool, StreetLightActor
 from amisys.actors.sub_meter import SubMeterCircuit
+from amisys.actors.third_party import ThirdParty
 from amisys.devices.meter import Meter
 from amisys.devices.street_light import StreetLight
 from amisys.devices.sub_meter import SubMeter
@@ -96,6 +98,9 @@ def build(
     u.add(Dms("dms", u))
     u.add(Lms("lms-drms", u))
     u.add(FieldCrewTool("field-crew-tool", u))
+    u.add(Gis("gis", u, topology))
+    u.add(ThirdParty("third-party", u))
+    u.actor("dms").use_network(topology)  # type: ignore[attr-defined]
     fleet = Fleet(u, topology)
     rng = random.Random(seed)
     schedule = u.tariffs.schedule
@@ -216,3 +221,8 @@ async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
         await fleet.headend.tick()
         await fleet.mdms.tick()
         await u.settle()
+
+
+async def advance_fine(fleet: Fleet, seconds: float, *, step_s: int = 60) -> None:
+    """Let time pass in small steps, so a short event (a momentary outage) is seen by the meters."""
+    await advance(fleet, seconds, step_s=step_s)
