@@ -28,7 +28,7 @@ from amisys.mdms import vee
 from amisys.mdms.determinants import DeterminantTotals, determinants
 from amisys.messages import cim, espi
 from amisys.security.endpoint import Opened
-from amisys.store import Store
+from amisys.store import Store, StoreError
 from amisys.store.events import DeviceEvent as StoredEvent
 from amisys.store.meter_data import IntervalRow, RegisterRow
 
@@ -443,7 +443,7 @@ class Mdms(Actor):
         assert isinstance(consent, espi.UsageConsent)
         try:
             record = self.store.accounts.consent(consent.consent_id)
-        except Exception:
+        except StoreError:
             record = None
         agrees = record is not None and record.third_party == consent.third_party
         agrees = agrees and (consent.status == "revoked") == (record.revoked_ns is not None)  # type: ignore[union-attr]
@@ -568,8 +568,9 @@ class Mdms(Actor):
     async def report_price_response(self, start_ns: int, end_ns: int, process: str = "4.6.3", dms: str = "dms") -> None:
         """4.6.3: mean day per customer of each tariff group (TOU vs flat), for the DMS to measure the response."""
         by_tariff: dict[str, list[str]] = {}
-        for meter in sorted(self.utility.actors):
-            if not meter.startswith("meter:"):
+        for sp in self.store.accounts.service_points():
+            meter = self.store.accounts.meter_at(sp.id, end_ns - 1)
+            if meter is None:
                 continue
             account, _ = self._account_of(meter, end_ns)
             if account is not None:
