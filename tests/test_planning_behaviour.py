@@ -129,9 +129,20 @@ def test_an_unauthorized_third_party_request_is_refused_and_audited() -> None:
             )
         refused = u.audit.find(decision="refused", actor="third-party:rival")
         assert refused and refused[-1].process == "5.1.1"
-        # and the MDMS never sends it anything: no customer consented to it
+        # and the MDMS never sends it anything: the customer consented to the other third party only
         await collect(fleet)
-        assert await fleet.mdms.release_usage() == 0
+        meter, account, customer = _postpaid(fleet)[0]
+        now = u.clock.now_ns()
+        await fleet.customers[account].authorize_third_party(
+            customer,
+            "third-party",
+            [fleet.service_point_of(meter)],
+            ["interval_readings"],
+            now - DAY * NS,
+            now + DAY * NS,
+        )
+        await u.settle()
+        assert u.actor("third-party").usage  # type: ignore[attr-defined]
         assert rival.usage == [] and not [t for t in u.bus.trace if t.recipient == "third-party:rival"]
 
     _live(body)

@@ -144,7 +144,7 @@ class Gis(Actor):
                     asset=a.asset,
                     location=self._location(a.asset),
                     loading_percent=round(min(a.loading_percent, 1000.0), 1),
-                    predicted_overload_ns=start + a.peak_index * 900 * NS + DAY_NS,
+                    predicted_overload_ns=self._next_same_time(start + a.peak_index * 900 * NS),
                 )
                 for a in hot
             ]
@@ -152,6 +152,11 @@ class Gis(Actor):
             flow = self.flow_for(process, self.dms, "AssetLoading")
             await self.send(self.dms, process=process, flow=flow, noun="AssetLoading", payload=payload)
         return self.loading
+
+    def _next_same_time(self, peak_ns: int) -> int:
+        """The next time of day of the study's peak: when the overload is expected again (daily load cycle)."""
+        now = self.now_ns()
+        return peak_ns + max(0, -(-(now - peak_ns) // DAY_NS)) * DAY_NS
 
     def _location(self, asset: str) -> str:
         t = self.topology.transformer(asset)

@@ -329,7 +329,7 @@ class MeterActor(Actor):
 
         samples = [self.site.grid_voltage(t) for t in range(start_ns, end_ns, sample_s * 10**9)]
         record = quality.classify(samples, self.device.nominal_voltage)
-        harmonics = dict(getattr(self.site, "harmonics", {}) or {})
+        harmonics = self.site.harmonics
         payload = cim.PowerQuality(
             source=self.name,
             start_ns=start_ns,

@@ -11,7 +11,7 @@ from typing import Any
 
 from amisys.processes.runner import process
 from amisys.sim.clock import NS
-from amisys.sim.fleet import Fleet, advance, advance_fine
+from amisys.sim.fleet import Fleet, advance
 
 HOUR = 3600
 DAY = 86_400
@@ -49,7 +49,7 @@ def outage(fleet: Fleet, transformer: str, start_ns: int, seconds: float) -> Non
 async def momentary(fleet: Fleet, transformer: str, seconds: float = 120) -> None:
     """A branch brushes a line: the transformer's meters lose power for ``seconds`` and come back."""
     outage(fleet, transformer, fleet.utility.clock.now_ns() + 60 * NS, seconds)
-    await advance_fine(fleet, seconds + 6 * 60)
+    await advance(fleet, seconds + 6 * 60, step_s=60)  # minute steps: the meters see the blink
     fleet.oms.correlate()
 
 
@@ -64,7 +64,7 @@ async def power_quality(fleet: Fleet, options: dict[str, Any]) -> None:
     for meter in fleet.topology.meters_of_transformer(tx):
         fleet.meters[meter].site.voltage = lambda t, s=sag: 0.82 * 240.0 if s[0] <= t < s[1] else 240.0
     first = fleet.meters[fleet.topology.meters_of_transformer(tx)[0]]
-    first.site.harmonics = {3: 5.5, 5: 6.0, 7: 2.5}  # type: ignore[attr-defined]  # a large-screen TV and LED drivers
+    first.site.harmonics = {3: 5.5, 5: 6.0, 7: 2.5}  # a large-screen TV and LED drivers
     await advance(fleet, 2 * HOUR)
     end = fleet.utility.clock.now_ns()
     for meter in fleet.meters.values():

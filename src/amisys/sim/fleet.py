@@ -221,8 +221,3 @@ async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
         await fleet.headend.tick()
         await fleet.mdms.tick()
         await u.settle()
-
-
-async def advance_fine(fleet: Fleet, seconds: float, *, step_s: int = 60) -> None:
-    """Let time pass in small steps, so a short event (a momentary outage) is seen by the meters."""
-    await advance(fleet, seconds, step_s=step_s)
