@@ -160,3 +160,15 @@ def test_power_quality_events_and_thd() -> None:
     assert (r.sags, r.swells, r.interruptions) == (1, 1, 1)
     assert r.min_pu == 0.0 and r.max_pu == pytest.approx(1.125)
     assert quality.thd_percent({3: 6.0, 5: 8.0}) == pytest.approx(10.0)
+
+
+def test_energy_price_reaches_through_tariff_wrappers() -> None:
+    from amisys.billing.book import TariffBook
+
+    book = TariffBook()
+    noon_utc = 1_769_965_200 * NS  # 2026-02-01 12:00 local
+    tou = float(book["residential-tou"].price_at(noon_utc))  # type: ignore[attr-defined]
+    assert tariffs.energy_price_at(book["residential-flat"], noon_utc) == pytest.approx(15.35)
+    assert tariffs.energy_price_at(book["net-metering-tou"], noon_utc) == pytest.approx(tou)
+    assert tariffs.energy_price_at(book["feed-in"], noon_utc) == pytest.approx(15.35)
+    assert tariffs.energy_price_at(object(), noon_utc) is None

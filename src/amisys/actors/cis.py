@@ -14,8 +14,13 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from amisys.actors.base import Actor, handles
+from amisys.analytics import tariffs
+from amisys.analytics.series import demand_kw
 from amisys.billing.tariffs import PrepaymentTariff
+from amisys.devices.profile import OBIS_IMPORT_PROFILE
 from amisys.messages import cim, espi
 from amisys.security.endpoint import Opened
 
@@ -375,8 +380,6 @@ class Cis(Actor):
 
     def _settle_dispute(self, readings: cim.MeterReadings) -> None:
         """Compare the meter's own intervals with the stored (billed) ones, per TOU period: confirm or re-bill."""
-        from amisys.devices.profile import OBIS_IMPORT_PROFILE
-
         schedule = self.utility.tariffs.schedule
         for reading in readings.meter_readings:
             window = self._dispute_windows.pop(reading.meter, None)
@@ -415,8 +418,6 @@ class Cis(Actor):
         ``groups`` maps a group name to its customers' meters; the study's per-group figures (load shape,
         coincident peak, present-tariff revenue) are kept in ``self.study`` for the rate case files.
         """
-        from amisys.analytics import tariffs
-        from amisys.analytics.series import demand_kw
 
         meters = [m for ms in groups.values() for m in ms]
         names, kw = demand_kw(self.store.meter_data, meters, start_ns, end_ns)
@@ -452,10 +453,6 @@ class Cis(Actor):
     ) -> dict[str, list[str]]:
         """Customer groups of a tariff study from metered data: by present ``tariff``, by ``load_factor``
         (below and above the median) or by load-shape ``segment`` (k-means, 5.2.5)."""
-        import numpy as np
-
-        from amisys.analytics import tariffs
-        from amisys.analytics.series import demand_kw
 
         if by == "tariff":
             groups: dict[str, list[str]] = {}
@@ -493,16 +490,14 @@ class Cis(Actor):
             raise LookupError(f"no account at {meter}")
         return self.store.accounts.account(occupant).tariff
 
-    def _revenue(self, meter: str, kw: object, start_ns: int) -> int:
+    def _revenue(self, meter: str, kw: np.ndarray, start_ns: int) -> int:
         """Energy revenue (minor units) of one customer's intervals under its present tariff."""
-        from amisys.actors.mdms import _price_at
-
         tariff = self.utility.tariffs[self._tariff_of(meter)]
         total = 0.0
-        for k, v in enumerate(kw):  # type: ignore[arg-type]
-            if v != v:  # NaN: a gap earns nothing
+        for k, v in enumerate(kw):
+            if np.isnan(v):  # a gap earns nothing
                 continue
-            price = _price_at(tariff, start_ns + k * 900 * NS)
+            price = tariffs.energy_price_at(tariff, start_ns + k * 900 * NS)
             total += float(price or 0) * float(v) * 0.25
         return round(total)
 

@@ -22,6 +22,7 @@ from msgspec import Struct
 
 from amisys.actors.base import Actor, handles
 from amisys.actors.meter import IDENTITY_OBIS
+from amisys.analytics.series import demand_kw
 from amisys.messages import cim, han
 from amisys.security.endpoint import Opened
 from amisys.store.meter_data import RegisterRow
@@ -636,8 +637,6 @@ class HeadEnd(Actor):
 
     def _mean_kw(self, meters: list[str], start_ns: int, end_ns: int) -> dict[str, float]:
         """Average demand of each meter over the window, from the intervals it collected."""
-        from amisys.analytics.series import demand_kw
-
         names, kw = demand_kw(self.utility.store.meter_data, meters, start_ns, end_ns)
         return {m: float(v) for m, v in zip(names, np.nanmean(kw, axis=1), strict=True)}
 
@@ -668,8 +667,6 @@ class HeadEnd(Actor):
 
         ``segment_of`` maps a transformer to the feeder segment (lateral) it is on.
         """
-        from amisys.analytics.series import demand_kw
-
         segments: dict[tuple[str, str], list[str]] = {}
         for rec in self.records.values():
             segments.setdefault((rec.feeder, segment_of[rec.transformer]), []).append(rec.meter)

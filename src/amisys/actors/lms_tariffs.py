@@ -165,11 +165,9 @@ class LmsTariffs(Actor):
 
     def _bill(self, data: cim.AggregatedCustomerData, tariff_name: str) -> float:
         """Energy charges (minor units) of the group's load shape under a tariff of the book."""
-        from amisys.actors.mdms import _price_at
-
         tariff = self.utility.tariffs[tariff_name]
         return sum(
-            float(_price_at(tariff, data.start_ns + k * 900 * NS) or 0) * w / 1000.0 * 0.25  # type: ignore[arg-type]
+            (tariffs.energy_price_at(tariff, data.start_ns + k * 900 * NS) or 0.0) * w / 1000.0 * 0.25
             for k, w in enumerate(data.profile_w)
         )
 

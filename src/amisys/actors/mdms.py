@@ -22,6 +22,7 @@ import numpy as np
 
 from amisys.actors.base import Actor, handles
 from amisys.analytics.series import demand_kw
+from amisys.analytics.tariffs import energy_price_at
 from amisys.billing.cycles import cycle_for, period_ns
 from amisys.devices.profile import OBIS_EXPORT_PROFILE, OBIS_IMPORT_PROFILE
 from amisys.mdms import vee
@@ -508,8 +509,8 @@ class Mdms(Actor):
         def cost(ts: int, wh: float) -> int | None:
             if "cost" not in fields or tariff is None:
                 return None
-            price = _price_at(tariff, ts)
-            return None if price is None else round(float(price) * wh / 1000.0)
+            price = energy_price_at(tariff, ts)
+            return None if price is None else round(price * wh / 1000.0)
 
         if "interval_readings" in fields:
             readings = [
@@ -590,15 +591,6 @@ class Mdms(Actor):
             )
             flow = self.flow_for(process, dms, "AggregatedMeterData")
             await self.send(dms, process=process, flow=flow, noun="AggregatedMeterData", payload=data)
-
-
-def _price_at(tariff: object, ts_ns: int) -> object | None:
-    """Cents per kWh of import at ``ts_ns`` under a tariff (through net-metering or feed-in wrappers)."""
-    for attr in (None, "retail", "tou"):
-        t = tariff if attr is None else getattr(tariff, attr, None)
-        if t is not None and hasattr(t, "price_at"):
-            return t.price_at(ts_ns)
-    return getattr(tariff, "price", None)
 
 
 def _floor(ts_ns: int, step_ns: int) -> int:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from amisys.actors.base import Actor, handles
 from amisys.actors.sub_meter import SubMeterCircuit
+from amisys.analytics import quality
 from amisys.devices.events import DeviceEvent
 from amisys.devices.meter import Meter
 from amisys.devices.profile import OBIS_EXPORT_PROFILE, OBIS_IMPORT_PROFILE
@@ -325,8 +326,6 @@ class MeterActor(Actor):
     async def report_power_quality(self, start_ns: int, end_ns: int, *, sample_s: int = 60) -> None:
         """4.4.1: the meter's PQ function over ``[start_ns, end_ns)``: RMS voltage at the service sampled every
         ``sample_s`` (sags, swells, interruptions) and the harmonic spectrum the premises' loads inject."""
-        from amisys.analytics import quality
-
         samples = [self.site.grid_voltage(t) for t in range(start_ns, end_ns, sample_s * 10**9)]
         record = quality.classify(samples, self.device.nominal_voltage)
         harmonics = self.site.harmonics

@@ -25,6 +25,16 @@ import numpy as np
 HOURS = 0.25  # one 15-minute interval in hours
 
 
+def energy_price_at(tariff: object, ts_ns: int) -> float | None:
+    """Cents per kWh of import at ``ts_ns`` under a tariff of the book (through net-metering or feed-in
+    wrappers to the retail price); None for a tariff that prices energy some other way."""
+    for attr in (None, "retail", "tou"):
+        t = tariff if attr is None else getattr(tariff, attr, None)
+        if t is not None and hasattr(t, "price_at"):
+            return float(t.price_at(ts_ns))
+    return None
+
+
 def load_factor(demand_kw: np.ndarray) -> float:
     """Mean over peak demand of one series (0 for a series that never draws power)."""
     peak = float(np.nanmax(demand_kw)) if demand_kw.size else 0.0
