@@ -100,7 +100,7 @@ async def load_balancing(fleet: Fleet, options: dict[str, Any]) -> None:
 # -- 4.5 work management ------------------------------------------------------------------------------
 
 
-@process("4.5.1", "Predictive maintenance: after outages and months of overload, the maintenance analysis runs")
+@process("4.5.1", "Predictive maintenance: after an outage and evenings of overload, the maintenance analysis runs")
 async def predictive_maintenance(fleet: Fleet, options: dict[str, Any]) -> None:
     since = fleet.utility.clock.now_ns()
     hot, failed = fleet.topology.transformers[0].id, fleet.topology.transformers[-1].id
