@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from amisys.actors.base import Actor, handles
 from amisys.actors.han_admin import ack, error
+from amisys.analytics import tariffs
+from amisys.analytics.series import demand_kw
 from amisys.billing.tariffs import PrepaymentTariff
 from amisys.bus import Lane, Outcome
 from amisys.bus.api import DEFAULT_POLICY
-from amisys.messages import cim, han
+from amisys.devices.profile import OBIS_IMPORT_PROFILE
+from amisys.messages import cim, espi, han
 from amisys.security.endpoint import Opened
 
 if TYPE_CHECKING:
@@ -43,6 +49,11 @@ class Cis(Actor):
         self._orders = itertools.count(1)
         self._credits: dict[str, str] = {}
         self.undelivered: list[tuple[str, str]] = []  # (meter, why) of emergency commands that missed their deadline
+        self.assessments: dict[str, str] = {}
+        self.disputes: dict[str, Dispute] = {}
+        self.tariff_analyses: dict[str, dict[str, cim.TariffAnalysis]] = {}
+        self.study: dict[str, dict[str, object]] = {}
+        self._dispute_windows: dict[str, tuple[str, int, int]] = {}
 
     @property
     def store(self) -> Store:
@@ -104,6 +115,8 @@ class Cis(Actor):
             for x in r.readings
         ]
         self.store.meter_data.ingest_registers(rows, source=self.name)
+        if message.header.process == "5.1.3":
+            self._settle_dispute(readings)
 
     @handles("CustomerPayment")
     async def on_payment(self, message: Opened) -> None:
@@ -317,3 +330,262 @@ class Cis(Actor):
         if outcome.decision != "accepted":
             self.undelivered.append((meter, outcome.reason or outcome.decision))
         return outcome
+
+    # -- third-party access (5.1.1) ------------------------------------------------------------------
+
+    @handles("UsageConsent")
+    async def on_usage_consent(self, message: Opened) -> None:
+        """5.1.1 r1: record a customer's grant (or revocation) of third-party access; the MDMS enforces it.
+
+        Only the customer's own usage points can be shared; the record in the store is what the MDMS checks.
+        """
+        consent = message.payload
+        assert isinstance(consent, espi.UsageConsent)
+        accounts = self.store.accounts
+        now = self.now_ns()
+        own = {sp for a in accounts.accounts_of(consent.customer) for sp in accounts.service_points_of(a.id, now)}
+        problem = None
+        if not set(consent.usage_points) <= own:
+            problem = "usage points not the customer's"
+        elif consent.status == "granted":
+            accounts.grant_consent(
+                consent.customer,
+                consent.third_party,
+                consent.scope,
+                consent.start_ns,
+                consent.end_ns,
+                consent_id=consent.consent_id,
+            )
+        else:
+            record = accounts.consent(consent.consent_id)
+            if record.customer_id != consent.customer:
+                problem = "consent belongs to another customer"
+            else:
+                accounts.revoke_consent(consent.consent_id, now)
+        ack = cim.Acknowledgement(
+            reply_to=message.header.message_id, status="error" if problem else "ok", text=problem or consent.status
+        )
+        await self.reply(message, "Acknowledgement", ack)
+        if problem is None:
+            flow = self.flow_for("5.1.1", self.mdms, "UsageConsent")
+            await self.send(self.mdms, process="5.1.1", flow=flow, noun="UsageConsent", payload=consent)
+
+    # -- connectivity for planning (4.4.2-4.4.4) -------------------------------------------------------
+
+    def _recorded(self, meter: str) -> tuple[str, str, str] | None:
+        sp = self.store.accounts.service_point_of(meter, self.now_ns())
+        if sp is None:
+            return None
+        rec = self.store.accounts.service_point(sp)
+        return rec.feeder, rec.transformer, rec.phase
+
+    @handles("MeterConnectivity")
+    async def on_connectivity(self, message: Opened) -> None:
+        """4.4.2 r1-r2: the head end's connectivity of a meter, kept with the service point and passed to the GIS."""
+        report = message.payload
+        assert isinstance(report, cim.MeterConnectivity)
+        if self._recorded(report.meter) != (report.feeder, report.transformer, report.phase):
+            self.contacts.append(("(records)", report.meter, "connectivity differs from the service point record"))
+        await self._to_gis(message, "MeterConnectivity", report)
+
+    @handles("PhaseConnectivity")
+    async def on_phase_connectivity(self, message: Opened) -> None:
+        """4.4.3 r1-r2: meter phase connectivity (with the loads per phase) on to the GIS."""
+        report = message.payload
+        assert isinstance(report, cim.PhaseConnectivity)
+        for group in report.phases:
+            for m in group.meters:
+                rec = self._recorded(m)
+                if rec is not None and rec[2] != group.phase:
+                    self.contacts.append(("(records)", m, f"phase {group.phase} differs from record {rec[2]}"))
+        await self._to_gis(message, "PhaseConnectivity", report)
+
+    @handles("FeederSegmentLoad")
+    async def on_segment_load(self, message: Opened) -> None:
+        """4.4.4 r1-r2: a feeder segment's meters and load on to the GIS."""
+        report = message.payload
+        assert isinstance(report, cim.FeederSegmentLoad)
+        await self._to_gis(message, "FeederSegmentLoad", report)
+
+    async def _to_gis(self, message: Opened, noun: str, payload: object, gis: str = "gis") -> None:
+        process = message.header.process
+        flow = self.flow_for(process, gis, noun)
+        await self.send(gis, process=process, flow=flow, noun=noun, payload=payload)  # type: ignore[arg-type]
+
+    # -- customer calls (5.1.2, 5.1.3) -----------------------------------------------------------------
+
+    async def assess_power_problem(self, account: str) -> None:
+        """5.1.2: the customer calls about a power problem; ask the meters of the account for their status."""
+        meters = [self.meter_of(sp) for sp in self.store.accounts.service_points_of(account, self.now_ns())]
+        if not meters:
+            raise LookupError(f"account {account} has no service point now")
+        flow = self.flow_for("5.1.2", self.headend, "GetEndDeviceStatus")
+        request = cim.GetEndDeviceStatus(end_devices=meters, aspects=["energization", "switch", "limits"])
+        await self.send(self.headend, process="5.1.2", flow=flow, noun="GetEndDeviceStatus", payload=request)
+
+    @handles("EndDeviceStatus", "reply")
+    async def on_status(self, message: Opened) -> None:
+        """5.1.2: decide whose problem it probably is from what the meter says, while the customer is on the line."""
+        status = message.payload
+        assert isinstance(status, cim.EndDeviceStatus)
+        for state in status.statuses:
+            if state.switch_state == "open":
+                verdict = "service disconnected at the meter: check the account before dispatching"
+            elif not state.energized:
+                verdict = "utility problem: no voltage at the meter, dispatch a crew"
+            elif state.limit_state is not None and state.limit_state != "normal":
+                verdict = f"meter limit {state.limit_state}: advise the customer"
+            else:
+                verdict = "customer-owned problem: the meter has voltage and its switch is closed, advise the customer"
+            self.assessments[state.end_device] = verdict
+
+    async def billing_dispute(self, account: str, start_ns: int, end_ns: int) -> None:
+        """5.1.3: a customer disputes a bill; read the meter's intervals for the billed period directly."""
+        meters = [self.meter_of(sp) for sp in self.store.accounts.service_points_of(account, self.now_ns())]
+        for meter in meters:
+            self._dispute_windows[meter] = (account, start_ns, end_ns)
+        flow = self.flow_for("5.1.3", self.headend, "GetMeterReadings")
+        request = cim.GetMeterReadings(meters=meters, start_ns=start_ns, end_ns=end_ns)
+        await self.send(self.headend, process="5.1.3", flow=flow, noun="GetMeterReadings", payload=request)
+
+    def _settle_dispute(self, readings: cim.MeterReadings) -> None:
+        """Compare the meter's own intervals with the stored (billed) ones, per TOU period: confirm or re-bill."""
+        schedule = self.utility.tariffs.schedule
+        for reading in readings.meter_readings:
+            window = self._dispute_windows.pop(reading.meter, None)
+            if window is None:
+                continue
+            account, start, end = window
+            metered: dict[str, float] = {}
+            for block in reading.interval_blocks:
+                if block.reading_type != OBIS_IMPORT_PROFILE:
+                    continue
+                for k, wh in enumerate(block.values):
+                    ts = block.start_ns + k * block.interval_s * NS
+                    if start <= ts < end:
+                        period = schedule.period_of(ts)
+                        metered[period] = metered.get(period, 0.0) + wh
+            billed: dict[str, float] = {}
+            for row in self.store.meter_data.series(reading.meter, OBIS_IMPORT_PROFILE, start, end):
+                period = schedule.period_of(row.start_ns)
+                billed[period] = billed.get(period, 0.0) + (row.value_wh or 0.0)
+            diff = sum(metered.values()) - sum(billed.values())
+            self.disputes[account] = Dispute(
+                account,
+                reading.meter,
+                start,
+                end,
+                metered,
+                billed,
+                rebill=abs(diff) > 0.01 * max(1.0, sum(metered.values())),
+            )
+
+    # -- tariffs and pricing (5.2.1-5.2.5) -----------------------------------------------------------------
+
+    async def tariff_study(self, process: str, groups: dict[str, list[str]], start_ns: int, end_ns: int) -> None:
+        """5.2: the aggregated data of each customer group (no individual customer) to the LMS/DRMS.
+
+        ``groups`` maps a group name to its customers' meters; the study's per-group figures (load shape,
+        coincident peak, present-tariff revenue) are kept in ``self.study`` for the rate case files.
+        """
+
+        meters = [m for ms in groups.values() for m in ms]
+        names, kw = demand_kw(self.store.meter_data, meters, start_ns, end_ns)
+        rows = {m: i for i, m in enumerate(names)}
+        stats = tariffs.group_stats(kw, {g: [rows[m] for m in ms] for g, ms in groups.items()})
+        for st in stats:
+            members = groups[st.group]
+            revenue = sum(self._revenue(m, kw[rows[m]], start_ns) for m in members)
+            klass = self.store.accounts.customer(self._customer_of(members[0])).segment
+            tariff_names = sorted({self._tariff_of(m) for m in members})
+            self.study[st.group] = {"stats": st, "revenue_minor": revenue, "meters": list(members)}
+            data = cim.AggregatedCustomerData(
+                group=st.group,
+                customer_class=klass
+                if klass in ("residential", "commercial", "industrial", "agricultural")
+                else "other",  # type: ignore[arg-type]
+                tariff=tariff_names[0] if len(tariff_names) == 1 else "mixed",
+                customer_count=st.customers,
+                start_ns=start_ns,
+                end_ns=end_ns,
+                energy_wh=st.energy_kwh * 1000.0,
+                peak_demand_w=st.peak_kw * 1000.0,
+                coincident_peak_w=st.coincident_peak_kw * 1000.0,
+                revenue_minor=revenue,
+                profile_w=[round(float(v) * 1000.0, 3) for v in st.profile_kw],
+                interval_s=900,
+            )
+            flow = self.flow_for(process, "lms-drms", "AggregatedCustomerData")
+            await self.send("lms-drms", process=process, flow=flow, noun="AggregatedCustomerData", payload=data)
+
+    def study_groups(
+        self, by: str, meters: list[str], start_ns: int, end_ns: int, *, k: int = 3, seed: int = 0
+    ) -> dict[str, list[str]]:
+        """Customer groups of a tariff study from metered data: by present ``tariff``, by ``load_factor``
+        (below and above the median) or by load-shape ``segment`` (k-means, 5.2.5)."""
+
+        if by == "tariff":
+            groups: dict[str, list[str]] = {}
+            for m in meters:
+                groups.setdefault(f"tariff:{self._tariff_of(m)}", []).append(m)
+            return groups
+        names, kw = demand_kw(self.store.meter_data, meters, start_ns, end_ns)
+        if by == "load_factor":
+            lf = np.array([tariffs.load_factor(row) for row in kw])
+            median = float(np.median(lf))
+            low = [m for m, v in zip(names, lf, strict=True) if v < median]
+            high = [m for m, v in zip(names, lf, strict=True) if v >= median]
+            return {g: ms for g, ms in (("load-factor:low", low), ("load-factor:high", high)) if ms}
+        if by == "segment":
+            n_days = kw.shape[1] // 96
+            shapes = tariffs.load_shapes(np.nan_to_num(kw[:, : n_days * 96]).reshape(len(names), n_days, 96))
+            labels, _ = tariffs.segment(shapes, min(k, len(names)), seed=seed)
+            segs: dict[str, list[str]] = {}
+            for m, label in zip(names, labels, strict=True):
+                segs.setdefault(f"segment:{label + 1}", []).append(m)
+            return segs
+        raise ValueError(f"no customer grouping {by!r}: use tariff, load_factor or segment")
+
+    def _customer_of(self, meter: str) -> str:
+        sp = self.store.accounts.service_point_of(meter, self.now_ns())
+        occupant = self.store.accounts.occupant_at(sp, self.now_ns()) if sp else None
+        if occupant is None:
+            raise LookupError(f"no customer at {meter}")
+        return self.store.accounts.account(occupant).customer_id
+
+    def _tariff_of(self, meter: str) -> str:
+        sp = self.store.accounts.service_point_of(meter, self.now_ns())
+        occupant = self.store.accounts.occupant_at(sp, self.now_ns()) if sp else None
+        if occupant is None:
+            raise LookupError(f"no account at {meter}")
+        return self.store.accounts.account(occupant).tariff
+
+    def _revenue(self, meter: str, kw: np.ndarray, start_ns: int) -> int:
+        """Energy revenue (minor units) of one customer's intervals under its present tariff."""
+        tariff = self.utility.tariffs[self._tariff_of(meter)]
+        total = 0.0
+        for k, v in enumerate(kw):
+            if np.isnan(v):  # a gap earns nothing
+                continue
+            price = tariffs.energy_price_at(tariff, start_ns + k * 900 * NS)
+            total += float(price or 0) * float(v) * 0.25
+        return round(total)
+
+    @handles("TariffAnalysis", "reply")
+    async def on_tariff_analysis(self, message: Opened) -> None:
+        analysis = message.payload
+        assert isinstance(analysis, cim.TariffAnalysis)
+        self.tariff_analyses.setdefault(message.header.process, {})[analysis.group] = analysis
+
+
+@dataclass
+class Dispute:
+    """5.1.3: what the meter says against what was billed, per TOU period (Wh)."""
+
+    account: str
+    meter: str
+    start_ns: int
+    end_ns: int
+    metered_wh: dict[str, float]
+    billed_wh: dict[str, float]
+    rebill: bool

@@ -24,7 +24,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from amisys.actors.base import Actor, handles
+from amisys.actors.base import handles
+from amisys.actors.dms_planning import DmsPlanning
 from amisys.grid import rating
 from amisys.grid.powerflow import PowerFlow, Snapshot
 from amisys.grid.topology import Topology
@@ -86,7 +87,7 @@ class ProtectionAction:
     ts_ns: int
 
 
-class Dms(Actor):
+class Dms(DmsPlanning):
     role = "dms"
 
     def __init__(

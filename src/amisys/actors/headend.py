@@ -17,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 from msgspec import Struct
 
 from amisys.actors.base import Actor, handles
 from amisys.actors.meter import IDENTITY_OBIS
+from amisys.analytics.series import demand_kw
 from amisys.messages import cim, han
 from amisys.security.endpoint import Opened
 from amisys.store.meter_data import RegisterRow
@@ -739,6 +741,92 @@ class HeadEnd(Actor):
             return
         for meter in sorted(meters):
             await self._pass_down(message, meter, control)
+
+    # -- power quality and connectivity for planning (4.4.1-4.4.4) -------------------------------------
+
+    pq_to = "dms"
+    """Where power quality records go (the DMS Applications)."""
+
+    @handles("PowerQuality")
+    async def on_power_quality(self, message: Opened) -> None:
+        """4.4.1: a meter's power quality record goes on to the DMS."""
+        h = message.header
+        await self.send(
+            self.pq_to,
+            process=h.process,
+            flow=self.flow_for(h.process, self.pq_to, "PowerQuality"),
+            noun="PowerQuality",
+            payload=message.payload,
+        )
+
+    async def export_connectivity(self, process: str = "4.4.2", cis: str = "cis") -> None:
+        """4.4.2 r1: each meter's connectivity as the head end knows it (validated by the meters' 3.6.1 reports)."""
+        findings = {(f.device, f.kind) for f in self.findings if f.kind.startswith("connectivity-")}
+        for rec in sorted(self.records.values(), key=lambda r: r.meter):
+            report = cim.MeterConnectivity(
+                meter=rec.meter,
+                feeder=rec.feeder,
+                transformer=rec.transformer,
+                phase=rec.phase,  # type: ignore[arg-type]
+                as_of_ns=self.now_ns(),
+                validated=not any(m == rec.meter for m, _ in findings),
+            )
+            flow = self.flow_for(process, cis, "MeterConnectivity")
+            await self.send(cis, process=process, flow=flow, noun="MeterConnectivity", payload=report)
+
+    def _mean_kw(self, meters: list[str], start_ns: int, end_ns: int) -> dict[str, float]:
+        """Average demand of each meter over the window, from the intervals it collected."""
+        names, kw = demand_kw(self.utility.store.meter_data, meters, start_ns, end_ns)
+        return {m: float(v) for m, v in zip(names, np.nanmean(kw, axis=1), strict=True)}
+
+    async def export_phase_connectivity(
+        self, start_ns: int, end_ns: int, process: str = "4.4.3", cis: str = "cis"
+    ) -> None:
+        """4.4.3 r1: per feeder, each transformer's meters with their phase and mean load over the window."""
+        by_feeder: dict[str, dict[tuple[str, str], list[str]]] = {}
+        for rec in self.records.values():
+            by_feeder.setdefault(rec.feeder, {}).setdefault((rec.transformer, rec.phase), []).append(rec.meter)
+        for feeder, groups in sorted(by_feeder.items()):
+            kw = self._mean_kw([m for ms in groups.values() for m in ms], start_ns, end_ns)
+            report = cim.PhaseConnectivity(
+                feeder=feeder,
+                as_of_ns=self.now_ns(),
+                phases=[
+                    cim.PhaseLoad(phase=phase, meters=sorted(ms), load_w=round(sum(kw[m] for m in ms) * 1000.0, 1))  # type: ignore[arg-type]
+                    for (_, phase), ms in sorted(groups.items())
+                ],
+            )
+            flow = self.flow_for(process, cis, "PhaseConnectivity")
+            await self.send(cis, process=process, flow=flow, noun="PhaseConnectivity", payload=report)
+
+    async def export_segment_loads(
+        self, segment_of: dict[str, str], start_ns: int, end_ns: int, process: str = "4.4.4", cis: str = "cis"
+    ) -> None:
+        """4.4.4 r1: each feeder segment's meters and its load at its feeder's peak interval in the window.
+
+        ``segment_of`` maps a transformer to the feeder segment (lateral) it is on.
+        """
+        segments: dict[tuple[str, str], list[str]] = {}
+        for rec in self.records.values():
+            segments.setdefault((rec.feeder, segment_of[rec.transformer]), []).append(rec.meter)
+        for feeder in sorted({f for f, _ in segments}):
+            mine = {s: ms for (f, s), ms in segments.items() if f == feeder}
+            names, kw = demand_kw(
+                self.utility.store.meter_data, [m for ms in mine.values() for m in ms], start_ns, end_ns
+            )
+            row = {m: i for i, m in enumerate(names)}
+            peak = int(np.argmax(np.nansum(kw, axis=0)))
+            for segment, meters in sorted(mine.items()):
+                load = float(np.nansum(kw[[row[m] for m in meters], peak]))
+                report = cim.FeederSegmentLoad(
+                    feeder=feeder,
+                    segment=segment,
+                    as_of_ns=self.now_ns(),
+                    meters=sorted(meters),
+                    load_w=round(load * 1000.0, 1),
+                )
+                flow = self.flow_for(process, cis, "FeederSegmentLoad")
+                await self.send(cis, process=process, flow=flow, noun="FeederSegmentLoad", payload=report)
 
 
 def _as_events(payload: object, now_ns: int) -> list[cim.EndDeviceEvent]:

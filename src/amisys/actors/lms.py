@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from amisys.actors.base import Actor, handles
+from amisys.actors.base import handles
 from amisys.actors.han_admin import accepted, ack, error
+from amisys.actors.lms_tariffs import LmsTariffs
 from amisys.han import enrollment as dr_enrollment
 from amisys.han import rekey
 from amisys.messages import cim, han
@@ -26,7 +27,7 @@ DR_TIMEOUT_S = 10.0
 """How long the LMS/DRMS waits for an ESI to finish a DR subfunction (it waits on its devices)."""
 
 
-class Lms(Actor):
+class Lms(LmsTariffs):
     role = "lms-drms"
 
     def __init__(self, name: str, utility: Utility, *, headend: str = "ami-headend") -> None:

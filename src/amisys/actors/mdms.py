@@ -18,14 +18,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from amisys.actors.base import Actor, handles
+from amisys.analytics.series import demand_kw
+from amisys.analytics.tariffs import energy_price_at
 from amisys.billing.cycles import cycle_for, period_ns
 from amisys.devices.profile import OBIS_EXPORT_PROFILE, OBIS_IMPORT_PROFILE
 from amisys.mdms import vee
 from amisys.mdms.determinants import DeterminantTotals, determinants
-from amisys.messages import cim
+from amisys.messages import cim, espi
 from amisys.security.endpoint import Opened
-from amisys.store import Store
+from amisys.store import Store, StoreError
 from amisys.store.events import DeviceEvent as StoredEvent
 from amisys.store.meter_data import IntervalRow, RegisterRow
 
@@ -84,6 +88,8 @@ class Mdms(Actor):
         self._read_windows: dict[str, tuple[int, int, str]] = {}
         self._last_read: dict[str, int] = {}
         self._next_read_ns: int | None = None
+        self.consents: dict[str, espi.UsageConsent] = {}
+        self._released: dict[str, int] = {}
 
     @property
     def store(self) -> Store:
@@ -474,6 +480,166 @@ class Mdms(Actor):
         await self.send(
             self.headend, process=process, flow=flow, noun="MeterLimits", payload=limits, authority=authority
         )
+
+    # -- third-party usage (5.1.1) -----------------------------------------------------------------
+
+    @handles("UsageConsent")
+    async def on_usage_consent(self, message: Opened) -> None:
+        """5.1.1 (RES-13 bridge): the CIS passes on a customer's grant or revocation; the store's record rules.
+
+        The third party is told (ESPI Authorization) and, on a grant, receives the authorized usage so far.
+        """
+        consent = message.payload
+        assert isinstance(consent, espi.UsageConsent)
+        try:
+            record = self.store.accounts.consent(consent.consent_id)
+        except StoreError:
+            record = None
+        agrees = record is not None and record.third_party == consent.third_party
+        agrees = agrees and (consent.status == "revoked") == (record.revoked_ns is not None)  # type: ignore[union-attr]
+        ack = cim.Acknowledgement(
+            reply_to=message.header.message_id,
+            status="ok" if agrees else "error",
+            text=consent.status if agrees else "consent does not match the customer record",
+        )
+        await self.reply(message, "Acknowledgement", ack)
+        if not agrees:
+            return
+        self.consents[consent.consent_id] = consent
+        flow = self.flow_for("5.1.1", consent.third_party, "UsageConsent")
+        await self.send(consent.third_party, process="5.1.1", flow=flow, noun="UsageConsent", payload=consent)
+        if consent.status == "granted":
+            await self.release_usage([consent.consent_id])
+
+    async def release_usage(self, consent_ids: list[str] | None = None, process: str = "5.1.1") -> int:
+        """Send each authorized third party the new usage it may have; returns how many usage points were sent.
+
+        Only consents the customer record holds as active now count, only their usage points, only the
+        fields they name (interval readings, a usage summary, cost) and only data inside their period.
+        """
+        sent = 0
+        now = self.now_ns()
+        for cid in consent_ids or sorted(self.consents):
+            consent = self.consents.get(cid)
+            if consent is None:
+                continue
+            record = self.store.accounts.consent(cid)
+            if not record.active_at(now):
+                continue
+            fields = set(record.fields)
+            start = max(consent.start_ns, record.start_ns, self._released.get(cid, 0))
+            end = min(consent.end_ns, *([record.end_ns] if record.end_ns else []), now - now % (900 * NS))
+            if end <= start:
+                continue
+            for sp in consent.usage_points:
+                data = self._usage_data(consent, sp, start, end, fields)
+                if data is None:
+                    continue
+                flow = self.flow_for(process, consent.third_party, "UsageData")
+                await self.send(consent.third_party, process=process, flow=flow, noun="UsageData", payload=data)
+                sent += 1
+            self._released[cid] = end
+        return sent
+
+    def _usage_data(
+        self, consent: espi.UsageConsent, sp: str, start: int, end: int, fields: set[str]
+    ) -> espi.UsageData | None:
+        meter = self.store.accounts.meter_at(sp, end - 1)
+        if meter is None:
+            return None
+        rows = [
+            r for r in self.store.meter_data.series(meter, OBIS_IMPORT_PROFILE, start, end) if r.value_wh is not None
+        ]
+        if not rows:
+            return None
+        account = self.store.accounts.occupant_at(sp, end - 1)
+        tariff = self.utility.tariffs[self.store.accounts.account(account).tariff] if account else None
+
+        def cost(ts: int, wh: float) -> int | None:
+            if "cost" not in fields or tariff is None:
+                return None
+            price = energy_price_at(tariff, ts)
+            return None if price is None else round(price * wh / 1000.0)
+
+        if "interval_readings" in fields:
+            readings = [
+                espi.IntervalReading(
+                    start_ns=r.start_ns,
+                    duration_s=900,
+                    value=r.value_wh,
+                    quality=r.quality,
+                    cost_minor=cost(r.start_ns, r.value_wh),
+                )
+                for r in rows
+            ]
+        elif "usage_summary" in fields:
+            total = sum(r.value_wh for r in rows)
+            costs = [cost(r.start_ns, r.value_wh) for r in rows]
+            readings = [
+                espi.IntervalReading(
+                    start_ns=start,
+                    duration_s=(end - start) // NS,
+                    value=total,
+                    cost_minor=None if None in costs else sum(costs),  # type: ignore[arg-type]
+                )
+            ]
+        else:
+            return None
+        return espi.UsageData(
+            usage_point=sp,
+            customer=consent.customer,
+            consent_id=consent.consent_id,
+            start_ns=start,
+            end_ns=end,
+            interval_readings=readings,
+        )
+
+    # -- aggregates for planning (4.6.2, 4.6.3) ------------------------------------------------------
+
+    async def aggregate_by_location(
+        self, groups: dict[str, list[str]], start_ns: int, end_ns: int, process: str = "4.6.2", dms: str = "dms"
+    ) -> None:
+        """4.6.2: the summed interval demand of each location's meters (feeder, substation, region)."""
+        for group, meters in sorted(groups.items()):
+            names, kw = demand_kw(self.store.meter_data, meters, start_ns, end_ns)
+            data = cim.AggregatedMeterData(
+                group=group,
+                basis="location",
+                reading_type=OBIS_IMPORT_PROFILE,
+                unit="W",
+                start_ns=start_ns,
+                interval_s=900,
+                meter_count=len(names),
+                values=[round(float(v) * 1000.0, 3) for v in np.nansum(kw, axis=0)],
+            )
+            flow = self.flow_for(process, dms, "AggregatedMeterData")
+            await self.send(dms, process=process, flow=flow, noun="AggregatedMeterData", payload=data)
+
+    async def report_price_response(self, start_ns: int, end_ns: int, process: str = "4.6.3", dms: str = "dms") -> None:
+        """4.6.3: mean day per customer of each tariff group (TOU vs flat), for the DMS to measure the response."""
+        by_tariff: dict[str, list[str]] = {}
+        for sp in self.store.accounts.service_points():
+            meter = self.store.accounts.meter_at(sp.id, end_ns - 1)
+            if meter is None:
+                continue
+            account, _ = self._account_of(meter, end_ns)
+            if account is not None:
+                by_tariff.setdefault(account.tariff, []).append(meter)  # type: ignore[attr-defined]
+        for tariff, meters in sorted(by_tariff.items()):
+            names, kw = demand_kw(self.store.meter_data, meters, start_ns, end_ns)
+            per_day = np.nanmean(kw, axis=0).reshape(-1, 96)
+            data = cim.AggregatedMeterData(
+                group=f"tariff:{tariff}",
+                basis="price_response",
+                reading_type=OBIS_IMPORT_PROFILE,
+                unit="W",
+                start_ns=start_ns,
+                interval_s=900,
+                meter_count=len(names),
+                values=[round(float(v) * 1000.0, 3) for v in np.nanmean(per_day, axis=0)],
+            )
+            flow = self.flow_for(process, dms, "AggregatedMeterData")
+            await self.send(dms, process=process, flow=flow, noun="AggregatedMeterData", payload=data)
 
 
 def _first_interval(reading: cim.MeterReading) -> int | None:

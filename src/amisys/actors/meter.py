@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from amisys.actors.base import Actor, handles
 from amisys.actors.sub_meter import SubMeterCircuit
+from amisys.analytics import quality
 from amisys.devices.events import DeviceEvent
 from amisys.devices.meter import Meter
 from amisys.devices.profile import OBIS_EXPORT_PROFILE, OBIS_IMPORT_PROFILE
@@ -446,3 +447,23 @@ class MeterActor(Actor):
             self.device.set_der_connection(control.op_mod_connect, self.now_ns())
             self.device.drain_events()
         await self.report_power_system(message.header.process)
+
+    # -- power quality (4.4.1) ------------------------------------------------------------------------
+
+    async def report_power_quality(self, start_ns: int, end_ns: int, *, sample_s: int = 60) -> None:
+        """4.4.1: the meter's PQ function over ``[start_ns, end_ns)``: RMS voltage at the service sampled every
+        ``sample_s`` (sags, swells, interruptions) and the harmonic spectrum the premises' loads inject."""
+        samples = [self.site.grid_voltage(t) for t in range(start_ns, end_ns, sample_s * 10**9)]
+        record = quality.classify(samples, self.device.nominal_voltage)
+        harmonics = self.site.harmonics
+        payload = cim.PowerQuality(
+            source=self.name,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            thd_voltage_percent=round(quality.thd_percent(harmonics), 2) if harmonics else None,
+            sags=record.sags,
+            swells=record.swells,
+            interruptions=record.interruptions,
+            harmonics=[cim.Harmonic(order=o, magnitude_percent=m) for o, m in sorted(harmonics.items())],
+        )
+        await self._tell(self.headend, "4.4.1", "PowerQuality", payload)

@@ -37,6 +37,7 @@ class Oms(Actor):
         self.pinged: dict[str, list[str]] = {}
         self._ids = itertools.count(1)
         self._pending_checks: dict[str, tuple[Opened | None, str | None, list[str]]] = {}
+        self.equipment_info: dict[str, cim.Asset] = {}
 
     @handles("EndDeviceEvents")
     async def on_events(self, message: Opened) -> None:
@@ -162,3 +163,33 @@ class Oms(Actor):
             await self.send(crew, process=process, flow=flow, noun="OutageInfo", payload=info)
 
     crews: tuple[str, ...] = ("field-crew-tool",)
+    # -- equipment outage history for work management and vegetation (4.5.1, 4.6.1) ---------------------
+
+    async def report_equipment_outages(
+        self, since_ns: int, *, process: str = "4.5.1", momentary_only: bool = False, gis: str = "gis"
+    ) -> int:
+        """Closed unplanned outages since ``since_ns``, one EquipmentOutage per outage of its device, to the GIS/WMS."""
+        sent = 0
+        for o in self.correlator.outages():
+            if o.planned or o.end_ns is None or o.start_ns < since_ns or (momentary_only and not o.momentary):
+                continue
+            outage = cim.EquipmentOutage(
+                equipment=o.device,
+                kind="momentary" if o.momentary else "sustained",
+                start_ns=o.start_ns,
+                end_ns=o.end_ns,
+                location=o.device,
+                cause=o.reason or "unknown",
+            )
+            flow = self.flow_for(process, gis, "EquipmentOutage")
+            await self.send(gis, process=process, flow=flow, noun="EquipmentOutage", payload=outage)
+            sent += 1
+        return sent
+
+    @handles("AssetInfo", "reply")
+    async def on_asset_info(self, message: Opened) -> None:
+        """4.6.1: the GIS's record of the equipment an outage was reported for."""
+        info = message.payload
+        assert isinstance(info, cim.AssetInfo)
+        for asset in info.assets:
+            self.equipment_info[asset.asset] = asset

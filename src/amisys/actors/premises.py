@@ -15,7 +15,7 @@ from amisys.actors import ems_dr, esi_han, han_admin
 from amisys.actors.base import Actor, handles
 from amisys.actors.meter import cim_event
 from amisys.devices.street_light import StreetLight
-from amisys.messages import cim, han
+from amisys.messages import cim, espi, han
 from amisys.security.endpoint import Opened
 
 if TYPE_CHECKING:
@@ -145,6 +145,34 @@ class Customer(Actor):
             self.cis, 5.0, process=process, flow=flow, noun="DREnrollment", payload=enrollment
         )
 
+    async def authorize_third_party(
+        self,
+        customer: str,
+        third_party: str,
+        usage_points: list[str],
+        scope: list[str],
+        start_ns: int,
+        end_ns: int,
+        *,
+        consent_id: str | None = None,
+        revoke: bool = False,
+    ) -> str:
+        """5.1.1 r1: let a third party have (or no longer have) the named data of these usage points."""
+        consent = espi.UsageConsent(
+            consent_id=consent_id or f"{self.name}-consent-{next(self._ids)}",
+            customer=customer,
+            third_party=third_party,
+            usage_points=usage_points,
+            scope=scope,  # type: ignore[arg-type]
+            start_ns=start_ns,
+            end_ns=end_ns,
+            status="revoked" if revoke else "granted",
+            decided_ns=self.now_ns(),
+        )
+        flow = self.flow_for("5.1.1", self.cis, "UsageConsent")
+        await self.send(self.cis, process="5.1.1", flow=flow, noun="UsageConsent", payload=consent)
+        return consent.consent_id
+
 
 class StreetLightActor(Actor):
     role = "street-light"
@@ -176,6 +204,10 @@ class FieldCrewTool(Actor):
         self.oms = oms
         self.answers: list[cim.RestorationStatus] = []
         self.outage_info: list[cim.OutageInfo] = []
+        self.schedules: list[cim.WorkSchedule] = []
+        self.jobs: dict[str, Opened] = {}
+        self.equipment: dict[str, cim.Asset] = {}
+        self._job_checks: dict[str, str] = {}
 
     async def ask_restoration(self, meters: list[str], *, process: str = "3.5.3", outage_id: str | None = None) -> str:
         request = cim.RestorationStatusRequest(meters=meters, outage_id=outage_id)
@@ -187,6 +219,7 @@ class FieldCrewTool(Actor):
         status = message.payload
         assert isinstance(status, cim.RestorationStatus)
         self.answers.append(status)
+        await self._complete_if_restored(message.header.correlation_id, status)
 
     @handles("OutageInfo")
     async def on_outage_info(self, message: Opened) -> None:
@@ -194,3 +227,54 @@ class FieldCrewTool(Actor):
         info = message.payload
         assert isinstance(info, cim.OutageInfo)
         self.outage_info.append(info)
+
+    # -- work management (4.5.1-4.5.3) -------------------------------------------------------------
+
+    @handles("WorkSchedule")
+    async def on_schedule(self, message: Opened) -> None:
+        """4.5.1 / 4.5.2: the crew's activities; a job whose completion the WMS wants is kept until done."""
+        schedule = message.payload
+        assert isinstance(schedule, cim.WorkSchedule)
+        self.schedules.append(schedule)
+        if "WorkCompletion" in self.utility.policy.rule(message.header.flow, "reply").kinds:
+            self.jobs[schedule.work_order] = message
+
+    async def check_jobs(self, topology_meters: dict[str, list[str]], process: str = "3.5.3") -> None:
+        """4.5.2: for each open job, ask the OMS whether its meters are all back (their restoration alerts)."""
+        for order, message in list(self.jobs.items()):
+            schedule = message.payload
+            assert isinstance(schedule, cim.WorkSchedule)
+            meters = [m for a in schedule.activities if a.asset for m in topology_meters.get(a.asset, [])]
+            if meters:
+                sent = await self.ask_restoration(meters, process=process)
+                self._job_checks[sent] = order
+
+    async def _complete_if_restored(self, correlation_id: str | None, status: cim.RestorationStatus) -> None:
+        """Every meter of the job restored: the completion goes back with the time, no paperwork."""
+        order = self._job_checks.pop(correlation_id or "", None)
+        if order is None or status.not_restored or order not in self.jobs:
+            return
+        message = self.jobs.pop(order)
+        schedule = message.payload
+        assert isinstance(schedule, cim.WorkSchedule)
+        done = cim.WorkCompletion(
+            work_order=order,
+            completed_ns=status.as_of_ns,
+            status="completed",
+            assets=[a.asset for a in schedule.activities if a.asset],
+            remarks="completed on restoration alerts from every meter of the job",
+        )
+        await self.reply(message, "WorkCompletion", done)
+
+    async def ask_equipment(self, assets: list[str], *, gis: str = "gis", process: str = "4.5.3") -> str:
+        """4.5.3 (RES-40): location, status, ratings and history of equipment, asked of the GIS in the field."""
+        request = cim.GetAssetInfo(assets=assets, include_history=True)
+        flow = self.flow_for(process, gis, "GetAssetInfo")
+        return await self.send(gis, process=process, flow=flow, noun="GetAssetInfo", payload=request)
+
+    @handles("AssetInfo", "reply")
+    async def on_asset_info(self, message: Opened) -> None:
+        info = message.payload
+        assert isinstance(info, cim.AssetInfo)
+        for asset in info.assets:
+            self.equipment[asset.asset] = asset

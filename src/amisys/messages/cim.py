@@ -748,6 +748,13 @@ class AggregatedCustomerData(Payload, kw_only=True, tag="AggregatedCustomerData"
     end_ns: TimestampNs
     energy_wh: EnergyWh
     peak_demand_w: DemandW
+    coincident_peak_w: DemandW | None = None
+    """The group's demand in the system's peak interval (5.2 cost allocation)."""
+    revenue_minor: int | None = None
+    """What the group paid for energy under its present tariff over the period."""
+    profile_w: list[Annotated[float, Meta(ge=0, le=1e15)]] = msgspec.field(default_factory=list)
+    """The group's summed demand per interval from ``start_ns`` (load shape; still no individual customer)."""
+    interval_s: PeriodS | None = None
 
     def __post_init__(self) -> None:
         _ordered(self.start_ns, self.end_ns)
@@ -757,7 +764,7 @@ class TariffScenario(Record, kw_only=True):
     """IEC 61968-8 one tariff applied to a customer group: revenue and effect on bills and peak."""
 
     tariff: MRID
-    program: Literal["flat", "tiered", "TOU", "RTP", "CPP"]
+    program: Literal["flat", "tiered", "TOU", "RTP", "CPP", "demand"]
     revenue_minor: int
     average_bill_change_percent: Annotated[float, Meta(ge=-100, le=1000)]
     peak_reduction_w: PowerW = 0.0

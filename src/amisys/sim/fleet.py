@@ -19,6 +19,7 @@ from amisys.actors.billing import Billing
 from amisys.actors.cis import Cis
 from amisys.actors.da import DAFieldDevice
 from amisys.actors.dms import Dms
+from amisys.actors.gis import Gis
 from amisys.actors.headend import HeadEnd, MeterRecord
 from amisys.actors.lms import Lms
 from amisys.actors.mdms import Mdms
@@ -26,6 +27,7 @@ from amisys.actors.meter import MeterActor
 from amisys.actors.oms import Oms
 from amisys.actors.premises import Customer, CustomerEms, EsiGateway, FieldCrewTool, StreetLightActor
 from amisys.actors.sub_meter import SubMeterCircuit
+from amisys.actors.third_party import ThirdParty
 from amisys.devices.meter import Meter
 from amisys.devices.street_light import StreetLight
 from amisys.devices.sub_meter import SubMeter
@@ -116,6 +118,9 @@ def build(
     u.add(Dms("dms", u, topology=topology))
     u.add(Lms("lms-drms", u))
     u.add(FieldCrewTool("field-crew-tool", u))
+    u.add(Gis("gis", u, topology))
+    u.add(ThirdParty("third-party", u))
+    u.actor("dms").use_network(topology)  # type: ignore[attr-defined]
     fleet = Fleet(u, topology)
     rng = random.Random(seed)
     schedule = u.tariffs.schedule

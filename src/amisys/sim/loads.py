@@ -28,6 +28,8 @@ class Site:
     outage: list[tuple[int, int]] = field(default_factory=list)
     anti_islanding_works: bool = True
     """IEEE 1547: DER stops exporting when the grid is dead; a failed relay keeps it running."""
+    harmonics: dict[int, float] = field(default_factory=dict)
+    """Voltage harmonics the premises' loads inject: order → % of the fundamental (what a PQ meter sees)."""
 
     def der_output(self, ts_ns: int) -> float:
         """What the DER actually produces: nothing in an outage unless its anti-islanding failed."""
