@@ -27,7 +27,9 @@ def test_demand_from_store_is_wh_per_interval_as_kw_with_gaps_nan() -> None:
     names, kw = demand_kw(store.meter_data, ["m1"], 0, 3 * step)
     assert names == ["m1"]
     assert kw[0, 0] == 1.0 and math.isnan(kw[0, 1]) and kw[0, 2] == 2.0
-    with pytest.raises(LookupError, match="intervals of m2"):
+    names, kw = demand_kw(store.meter_data, ["m2", "m1"], 0, 3 * step)  # a meter without data is left out
+    assert names == ["m1"] and kw.shape == (1, 3)
+    with pytest.raises(LookupError, match="intervals of 1 meters"):
         demand_kw(store.meter_data, ["m2"], 0, 3 * step)
     with pytest.raises(ValueError, match="whole number"):
         demand_kw(store.meter_data, ["m1"], 1, 3 * step)

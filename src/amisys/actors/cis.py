@@ -492,9 +492,10 @@ class Cis(Actor):
         meters = [m for ms in groups.values() for m in ms]
         names, kw = demand_kw(self.store.meter_data, meters, start_ns, end_ns)
         rows = {m: i for i, m in enumerate(names)}
-        stats = tariffs.group_stats(kw, {g: [rows[m] for m in ms] for g, ms in groups.items()})
+        metered = {g: [m for m in ms if m in rows] for g, ms in groups.items()}  # meters with data in the window
+        stats = tariffs.group_stats(kw, {g: [rows[m] for m in ms] for g, ms in metered.items() if ms})
         for st in stats:
-            members = groups[st.group]
+            members = metered[st.group]
             revenue = sum(self._revenue(m, kw[rows[m]], start_ns) for m in members)
             klass = self.store.accounts.customer(self._customer_of(members[0])).segment
             tariff_names = sorted({self._tariff_of(m) for m in members})

@@ -41,19 +41,17 @@ def asset_loading(
 ) -> list[AssetLoad]:
     """Loading of each asset in ``meters_of`` from the demand matrix (meters × intervals) of ``meters``.
 
-    Gaps (NaN) count as no load; an asset whose meters are not all in ``meters`` is an error.
+    Gaps (NaN) count as no load, and so does a meter missing from ``meters`` (no data in the window).
     """
     if not 0 < power_factor <= 1:
         raise ValueError(f"power factor {power_factor} must be in (0, 1]")
     row = {m: i for i, m in enumerate(meters)}
     out = []
     for asset, its in meters_of.items():
-        missing = [m for m in its if m not in row]
-        if missing:
-            raise KeyError(f"{asset}: no demand for {', '.join(missing)}")
         if rating_kva.get(asset, 0) <= 0:
             raise ValueError(f"{asset} has no positive kVA rating")
-        total = np.nansum(demand_kw[[row[m] for m in its]], axis=0) if its else np.zeros(demand_kw.shape[1])
+        rows = [row[m] for m in its if m in row]
+        total = np.nansum(demand_kw[rows], axis=0) if rows else np.zeros(demand_kw.shape[1])
         pct = total / power_factor / rating_kva[asset] * 100.0
         peak = int(np.argmax(total))
         out.append(

@@ -1,7 +1,9 @@
 """Interval data from the meter data store as arrays: the input of every analysis in this package.
 
 Energy per interval (Wh) becomes average demand (kW) over the interval. Missing intervals are NaN, so an
-analysis can tell a gap from zero consumption; a meter with no stored interval in the window is an error.
+analysis can tell a gap from zero consumption. A meter with no stored interval in the window (its radio
+dead, its service drop down all week) is left out; the caller sees which meters it got. No meter with
+data at all is an error.
 """
 
 from __future__ import annotations
@@ -36,17 +38,23 @@ def demand_kw(
     step = interval_s * NS
     if start_ns % step or end_ns % step or end_ns <= start_ns:
         raise ValueError(f"window [{start_ns}, {end_ns}) is not a positive whole number of {interval_s} s intervals")
-    names = list(meters)
+    asked = list(meters)
     n = (end_ns - start_ns) // step
-    out = np.full((len(names), n), np.nan)
-    for row, meter in enumerate(names):
+    names: list[str] = []
+    rows: list[np.ndarray] = []
+    for meter in asked:
         stored = meter_data.series(meter, reading_type, start_ns, end_ns)
         if not stored:
-            raise NoMeterData(f"no {reading_type} intervals of {meter} between {start_ns} and {end_ns}")
+            continue
+        row = np.full(n, np.nan)
         for r in stored:
             if r.value_wh is not None:
-                out[row, (r.start_ns - start_ns) // step] = r.value_wh * 3600.0 / interval_s / 1000.0
-    return names, out
+                row[(r.start_ns - start_ns) // step] = r.value_wh * 3600.0 / interval_s / 1000.0
+        names.append(meter)
+        rows.append(row)
+    if asked and not names:
+        raise NoMeterData(f"no {reading_type} intervals of {len(asked)} meters between {start_ns} and {end_ns}")
+    return names, np.array(rows) if rows else np.empty((0, n))
 
 
 def days(series: np.ndarray, per_day: int = 96) -> np.ndarray:

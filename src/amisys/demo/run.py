@@ -348,6 +348,9 @@ def _spread(
 
 
 def _key(pid: str) -> tuple[int, ...]:
+    """Seed order: 3.1.1 ... 5.3.4, then the §5.3 subfunctions DR-01 ... DR-17."""
+    if pid.startswith("DR-"):
+        return (9, int(pid[3:]))
     return tuple(int(p) for p in pid.split(".") if p.isdigit())
 
 
