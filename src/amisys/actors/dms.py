@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from amisys.actors.base import Actor, handles
+from amisys.actors.relay import RelayBook
 from amisys.messages import cim
 from amisys.security.endpoint import Opened
 
@@ -34,3 +35,17 @@ class Dms(Actor):
         measured = message.payload
         assert isinstance(measured, cim.PowerSystemMeasurements)
         self.measurements.extend(measured.measurements)
+
+    # -- DER and PEV management on an aggregator's behalf (4.3.1, 4.3.2) --------------------------
+
+    async def relay(self, message: Opened) -> None:
+        """AMI-23 → AMI-6: an aggregator's DER or PEV request sealed for an ESI goes on to the head end
+        unread (the gateway verifies the aggregator); the gateway's answer goes back to the aggregator."""
+        book = self.__dict__.setdefault("_han_relays", RelayBook())
+        h = message.header
+        if h.direction == "request" and self.utility.pki.role(h.destination) == "esi-han-gateway":
+            self.__dict__.setdefault("der_requests", []).append((h.process, h.noun, h.destination))
+            await book.forward_request(self, message, self.headend)
+            return
+        if not await book.forward_answer(self, message):
+            await super().relay(message)

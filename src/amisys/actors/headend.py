@@ -21,6 +21,7 @@ from msgspec import Struct
 
 from amisys.actors.base import Actor, handles
 from amisys.actors.meter import IDENTITY_OBIS
+from amisys.actors.relay import RelayBook
 from amisys.messages import cim, han
 from amisys.security.endpoint import Opened
 from amisys.store.meter_data import RegisterRow
@@ -128,6 +129,8 @@ class HeadEnd(Actor):
 
     async def relay(self, message: Opened) -> None:
         """A meter's answer sealed for someone else: forward it, unread, on the leg it was asked on."""
+        if await self.relay_han(message):
+            return
         flow = self._relays.pop(message.header.correlation_id or "", None)
         if flow is None:
             self._find(message.header.source, message.header.process, "unexpected-relay", "answer to nothing asked")
@@ -600,6 +603,20 @@ class HeadEnd(Actor):
                 notified += 1
         ack = cim.Acknowledgement(reply_to=h.message_id, status="ok", text=f"{notified} premises notified")
         await self.reply(message, "Acknowledgement", ack)
+
+    # -- HAN controls relayed on the LMS/DRMS's or DMS's behalf (4.2.x, 4.3.x, 5.3.x) ----------------
+
+    async def relay_han(self, message: Opened) -> bool:
+        """AMI-12/AMI-6 → AMI-29: a control or price sealed for an ESI/HAN Gateway goes on to it unread,
+        and the gateway's answer back to the LMS/DRMS or DMS; False if the message is neither."""
+        book = self.__dict__.setdefault("_han_relays", RelayBook())
+        h = message.header
+        if h.direction == "request":
+            if self.utility.pki.role(h.destination) != "esi-han-gateway":
+                return False
+            await book.forward_request(self, message, h.destination)
+            return True
+        return await book.forward_answer(self, message)
 
 
 def _as_events(payload: object, now_ns: int) -> list[cim.EndDeviceEvent]:

@@ -7,6 +7,8 @@ from amisys.processes.runner import REGISTRY, ProcessDef
 
 def registry() -> dict[str, ProcessDef]:
     """Every process with a trigger (importing the modules that register them)."""
+    import amisys.processes.demand_response
+    import amisys.processes.load_control
     import amisys.processes.metering  # noqa: F401
 
     return REGISTRY
