@@ -137,7 +137,8 @@ class CustomerEms(Actor):
         """What to tell the appliances and DER for a price or AS call, within the customer's preferences:
         above the customer's price limit (or on a CPP day) the thermostat sets back within the comfort
         band, water heater and pool pump stop, storage discharges and CHP runs at rated power; a negative
-        price charges storage and curtails PV; an AS call (tier 1: raise, tier 2: lower the system's
+        price charges storage and curtails PV (the set-back keeps half a degree of the band for the
+        thermostat's dead band); an AS call (tier 1: raise, tier 2: lower the system's
         frequency response) moves storage and cycles the heat pump."""
         prefs = self.prefs
         if prefs.opt_out:
@@ -169,7 +170,10 @@ class CustomerEms(Actor):
         if shed:
             for address, category in self.flexible.items():
                 if category == "thermostat":
-                    load(address, offset=han.SetPointOffset(heating_offset_c=min(2.0, prefs.comfort_band_c)))
+                    load(
+                        address,
+                        offset=han.SetPointOffset(heating_offset_c=max(0.0, min(2.0, prefs.comfort_band_c - 0.5))),
+                    )
                 else:
                     load(address, load_reduction="terminate")
             der(("storage",), op_mod_fixed_w=100.0)

@@ -38,6 +38,17 @@ def outdoor_c(ts_ns: int, utc_offset_h: float = UTC_OFFSET_H, offset_c: float = 
     return mean + 4.0 * math.cos(2 * math.pi * (hour - 15.0) / 24) + offset_c
 
 
+@dataclass
+class Weather:
+    """The outdoor temperature the premises of one utility share; ``offset_c`` is a cold snap or heat wave."""
+
+    offset_c: float = 0.0
+    utc_offset_h: float = UTC_OFFSET_H
+
+    def __call__(self, ts_ns: int) -> float:
+        return outdoor_c(ts_ns, self.utc_offset_h, self.offset_c)
+
+
 def local_hour(ts_ns: int, utc_offset_h: float = UTC_OFFSET_H) -> float:
     return (ts_ns / (HOUR_S * NS) + utc_offset_h) % 24
 

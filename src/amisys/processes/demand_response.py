@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amisys.processes.load_control import until_local_hour
+from amisys.processes.load_control import cold_snap, until_local_hour
 from amisys.processes.runner import process
 from amisys.sim.fleet import Fleet, advance
 
@@ -29,7 +29,7 @@ async def tou(fleet: Fleet, options: dict[str, Any]) -> None:
 @process("5.3.2", "DR by real-time pricing: the RTO/ISO clears a cold evening hour; the LMP reaches customers")
 async def rtp(fleet: Fleet, options: dict[str, Any]) -> None:
     await until_local_hour(fleet, options.get("hour", 18.0))
-    fleet.rto.weather_offset_c = options.get("cold_c", -10.0)
+    cold_snap(fleet, options.get("cold_c", -10.0))
     await fleet.rto.clear_hour(fleet.utility.clock.now_ns())
     await fleet.utility.settle()
     await advance(fleet, options.get("run_s", HOUR))
@@ -37,10 +37,9 @@ async def rtp(fleet: Fleet, options: dict[str, Any]) -> None:
 
 @process("5.3.3", "DR by critical peak pricing: a cold day's peak forecast nears capacity; CPP is declared")
 async def cpp(fleet: Fleet, options: dict[str, Any]) -> None:
-    ems = fleet.utility_ems
-    ems.forecast.weather_offset_c = options.get("cold_snap_c", -12.0)
     await until_local_hour(fleet, options.get("hour", 14.0))
-    await ems.check_critical_peak()
+    cold_snap(fleet, options.get("cold_snap_c", -12.0))
+    await fleet.utility_ems.check_critical_peak()
     await fleet.utility.settle()
     await advance(fleet, options.get("run_s", 4 * HOUR))
 

@@ -27,11 +27,17 @@ async def until_local_hour(fleet: Fleet, hour: float) -> None:
         await advance(fleet, ahead * HOUR)
 
 
+def cold_snap(fleet: Fleet, offset_c: float) -> None:
+    """A cold snap: the weather the heat pumps face, the Utility EMS's forecast and the RTO/ISO's load."""
+    fleet.weather.offset_c = offset_c
+    fleet.utility_ems.forecast.weather_offset_c = offset_c
+    fleet.rto.weather_offset_c = offset_c
+
+
 @process("4.2.1", "Direct load control: a cold snap puts the Utility EMS's peak forecast over capacity")
 async def direct_load_control(fleet: Fleet, options: dict[str, Any]) -> None:
-    ems = fleet.utility_ems
-    ems.forecast.weather_offset_c = options.get("cold_snap_c", -12.0)
-    await ems.check_peak(program="dlc-residential")
+    cold_snap(fleet, options.get("cold_snap_c", -12.0))
+    await fleet.utility_ems.check_peak(program="dlc-residential")
     await fleet.utility.settle()
     await advance(fleet, options.get("run_s", HOUR))
 

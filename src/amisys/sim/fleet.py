@@ -32,6 +32,7 @@ from amisys.devices.han import (
     Preferences,
     Thermostat,
     WaterHeater,
+    Weather,
 )
 from amisys.devices.meter import Meter
 from amisys.devices.street_light import StreetLight
@@ -57,6 +58,8 @@ class Fleet:
     street_lights: dict[str, StreetLightActor] = field(default_factory=dict)
     han: dict[str, HanPremises] = field(default_factory=dict)
     """HAN devices behind each premises' ESI, by meter."""
+    weather: Weather = field(default_factory=Weather)
+    """The outdoor temperature the heat pumps work against (a trigger may bring a cold snap)."""
 
     @property
     def headend(self) -> HeadEnd:
@@ -285,7 +288,12 @@ def _add_han(
     p = HanPremises(prefs=prefs)
     a = f"han:{number}"
     p.appliances[f"{a}:thermostat"] = Thermostat(
-        f"{a}:thermostat", start, rated_w=rng.uniform(3000, 4500), r_c_per_kw=rng.uniform(5.0, 7.0), prefs=prefs
+        f"{a}:thermostat",
+        start,
+        rated_w=rng.uniform(3000, 4500),
+        r_c_per_kw=rng.uniform(5.0, 7.0),
+        weather=fleet.weather,
+        prefs=prefs,
     )
     if rng.random() < 0.8:
         p.appliances[f"{a}:water-heater"] = WaterHeater(f"{a}:water-heater", start, prefs=prefs)
