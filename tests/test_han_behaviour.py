@@ -199,6 +199,24 @@ def test_scram_fails_over_to_ami_27_when_the_head_end_is_down_and_sheds_every_de
             assert d.control is not None and d.control.scram
 
 
+def test_scram_fails_over_to_ami_27_when_one_gateways_ami_29_link_is_down() -> None:
+    async def body(fleet: Fleet) -> None:
+        fleet.headend.set_han_link(AMI_ESI, up=False)  # the head end's network management sees the link down
+        outcomes = await fleet.lms.scram("EEA3", timeout_s=0.3)
+        await fleet.utility.settle()
+        assert outcomes[AMI_ESI].decision == "accepted"
+        await advance(fleet, 900)
+
+    fleet = on_fleet(body)
+    trace = [t for t in fleet.utility.trace_of("4.2.2") if t.direction == "request" and t.decision == "accepted"]
+    to_esi = {(t.recipient, t.interface) for t in trace if t.recipient.startswith("esi-han-gateway")}
+    assert (AMI_ESI, "AMI-27") in to_esi and (AMI_ESI, "AMI-29") not in to_esi
+    assert ("esi-han-gateway:000003", "AMI-29") in to_esi and ("esi-han-gateway:000003", "AMI-27") not in to_esi
+    failover = [r for r in fleet.utility.audit.records() if r.actor == "lms-drms" and r.decision == "failover"]
+    assert [r.detail["to"] for r in failover] == [AMI_ESI]  # type: ignore[index]
+    assert all(d.power_w == 0.0 for d in fleet.han["meter:000002"].appliances.values())
+
+
 # -- 5.3.x: the Customer EMS responds within the customer's preferences, and the response is measured -----
 
 

@@ -41,10 +41,9 @@ class Dms(Actor):
     async def relay(self, message: Opened) -> None:
         """AMI-23 → AMI-6: an aggregator's DER or PEV request sealed for an ESI goes on to the head end
         unread (the gateway verifies the aggregator); the gateway's answer goes back to the aggregator."""
-        book = self.__dict__.setdefault("_han_relays", RelayBook())
+        book = self.__dict__.setdefault("han_relays", RelayBook())  # kept without touching __init__
         h = message.header
         if h.direction == "request" and self.utility.pki.role(h.destination) == "esi-han-gateway":
-            self.__dict__.setdefault("der_requests", []).append((h.process, h.noun, h.destination))
             await book.forward_request(self, message, self.headend)
             return
         if not await book.forward_answer(self, message):

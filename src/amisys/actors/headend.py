@@ -609,14 +609,28 @@ class HeadEnd(Actor):
     async def relay_han(self, message: Opened) -> bool:
         """AMI-12/AMI-6 → AMI-29: a control or price sealed for an ESI/HAN Gateway goes on to it unread,
         and the gateway's answer back to the LMS/DRMS or DMS; False if the message is neither."""
-        book = self.__dict__.setdefault("_han_relays", RelayBook())
+        book = self.__dict__.setdefault("han_relays", RelayBook())  # kept without touching __init__
         h = message.header
         if h.direction == "request":
             if self.utility.pki.role(h.destination) != "esi-han-gateway":
                 return False
+            if h.destination in self.__dict__.get("han_links_down", ()):
+                text = f"AMI-29 link to {h.destination} is down"
+                await self.reply(
+                    message, "Acknowledgement", cim.Acknowledgement(reply_to=h.message_id, status="error", text=text)
+                )
+                return True
             await book.forward_request(self, message, h.destination)
             return True
         return await book.forward_answer(self, message)
+
+    def set_han_link(self, esi: str, *, up: bool) -> None:
+        """Network management: the AMI-29 link (HAN radio or PLC) to a gateway went down, or is back."""
+        down: set[str] = self.__dict__.setdefault("han_links_down", set())
+        if up:
+            down.discard(esi)
+        else:
+            down.add(esi)
 
 
 def _as_events(payload: object, now_ns: int) -> list[cim.EndDeviceEvent]:

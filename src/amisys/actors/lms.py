@@ -32,6 +32,12 @@ class Lms(Actor):
         self.headend = headend
         self.verifications: list[cim.MeterReadings] = []
         self.circuit_energy: dict[tuple[str, str], float] = {}
+        self.programs: dict[str, Program] = {}
+        self.direct: set[str] = set()
+        """ESIs reached on the non-AMI path (AMI-27) where the process has one."""
+        self.scrams: dict[str, dict[str, Outcome]] = {}
+        self.answers: list[tuple[str, str, cim.Acknowledgement, int]] = []
+        """(ESI or head end, process, acknowledgement, when) of every signal answered."""
 
     async def verify_load_control(
         self, meters: list[str], process: str = "3.1.2", *, start_ns: int | None = None, end_ns: int | None = None
@@ -59,15 +65,14 @@ class Lms(Actor):
         cpp, as); the devices are the "List of HAN addresses" its signals carry. ``direct``: the ESI is
         reached on the non-AMI path (AMI-27) where the process has one, not through the head end."""
         if direct:
-            self.__dict__.setdefault("direct", set()).add(esi)
-        programs = self.__dict__.setdefault("programs", {})
-        entry = programs.setdefault(program, Program(program, kind))
+            self.direct.add(esi)
+        entry = self.programs.setdefault(program, Program(program, kind))
         if entry.kind != kind:
             raise ValueError(f"program {program} is a {entry.kind} program, not {kind}")
         entry.enrolled[esi] = list(devices)
 
     def _program(self, program: str) -> Program:
-        found = self.__dict__.get("programs", {}).get(program)
+        found = self.programs.get(program)
         if found is None:
             raise LookupError(f"the LMS/DRMS runs no program {program!r}")
         return found
@@ -81,11 +86,10 @@ class Lms(Actor):
     def _open_event(self, kind: str, event: str, end_ns: int, esis: set[str]) -> str:
         """The business record that authorizes the event's commands (the head end's guard checks it)."""
         self.utility.records.open(kind, event, self.name, expires_ns=end_ns, targets=esis)  # type: ignore[arg-type]
-        self.__dict__.setdefault("acks", {}).setdefault(event, [])
         return event
 
     async def _signal(self, process: str, noun: str, esi: str, payload: msgspec.Struct, authority: str | None) -> None:
-        if esi in self.__dict__.get("direct", ()):
+        if esi in self.direct:
             try:
                 flow = self.flow_for(process, esi, noun)
             except LookupError:  # no non-AMI path in this process (5.3.x): through the head end
@@ -142,7 +146,7 @@ class Lms(Actor):
         now = self.now_ns()
         event = f"scram-{now // NS}"
         targets: dict[str, tuple[str, list[str]]] = {}
-        for prog in self.__dict__.get("programs", {}).values():
+        for prog in self.programs.values():
             if prog.kind == "dlc":
                 for esi, devices in prog.enrolled.items():
                     targets.setdefault(esi, (prog.id, []))[1].extend(devices)
@@ -160,7 +164,7 @@ class Lms(Actor):
                 targets=devices,
                 program=program,
             )
-            if esi in self.__dict__.get("direct", ()):  # the customer's gateway: AMI-27 is its path
+            if esi in self.direct:  # the customer's gateway: AMI-27 is its path
                 flow = self.flow_for(process, esi, "LoadControl")
                 outcome = await self.endpoint.send_with_failover(
                     esi,
@@ -188,9 +192,76 @@ class Lms(Actor):
             )
             return esi, outcome
 
-        done = await asyncio.gather(*(one(esi, p, d) for esi, (p, d) in targets.items()))
-        self.__dict__.setdefault("scrams", {})[event] = dict(done)
-        return dict(done)
+        started = self.now_ns()
+        done = dict(await asyncio.gather(*(one(esi, p, d) for esi, (p, d) in targets.items())))
+        # the head end took them; an ESI whose AMI-29 link is down never acknowledges: resend on AMI-27
+        silent = await self._unacknowledged(
+            process, started, {e for e, o in done.items() if o.decision == "accepted"}, deadline
+        )
+        for esi in sorted(silent - self.direct):
+            program, devices = targets[esi]
+            done[esi] = await self._resend_direct(
+                process, esi, event, program, devices, duration_s, now, reason, deadline
+            )
+        self.scrams[event] = done
+        return done
+
+    async def _unacknowledged(self, process: str, since_ns: int, esis: set[str], deadline_s: float) -> set[str]:
+        """The ESIs that have not acknowledged receipt within the lane's deadline (wall clock)."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + deadline_s
+        while True:
+            acked = {
+                esi for esi, proc, ack, ts in self.answers if proc == process and ts >= since_ns and ack.status == "ok"
+            }
+            missing = esis - acked
+            if not missing or loop.time() >= give_up:
+                return missing
+            await asyncio.sleep(0.005)
+
+    async def _resend_direct(
+        self,
+        process: str,
+        esi: str,
+        event: str,
+        program: str,
+        devices: list[str],
+        duration_s: int,
+        start_ns: int,
+        reason: str,
+        deadline: float,
+    ) -> Outcome:
+        """Failover of one scram on the seed's alternate path (AMI-27), audited."""
+        control = han.LoadControl(
+            event=event,
+            start_ns=start_ns,
+            duration_s=duration_s,
+            device_category=["load_control_switch"],
+            scram=True,
+            mandatory=True,
+            targets=devices,
+            program=program,
+        )
+        flow = self.flow_for(process, esi, "LoadControl")
+        self.utility.audit.append(
+            self.name,
+            "AMI-27",
+            process,
+            event,
+            "failover",
+            f"{esi} did not acknowledge within {deadline:g} s through the head end; resent on AMI-27 ({flow})",
+            {"to": esi},
+        )
+        return await self.endpoint.send_with_failover(
+            esi,
+            timeout=deadline,
+            process=process,
+            flow=flow,
+            noun="LoadControl",
+            payload=control,
+            authority=event,
+            operator=reason,
+        )
 
     async def der_control(
         self,
@@ -242,13 +313,12 @@ class Lms(Actor):
             price_power_of_ten=power_of_ten,
             currency="USD",
         )
-        self.__dict__.setdefault("acks", {}).setdefault(interval, [])
         for esi in prog.enrolled:
             await self._signal(process, "TimeTariffInterval", esi, price, None)
         return interval
 
     def program_of(self, kind: str) -> str:
-        for prog in self.__dict__.get("programs", {}).values():
+        for prog in self.programs.values():
             if prog.kind == kind:
                 return prog.id
         raise LookupError(f"the LMS/DRMS runs no {kind} program")
@@ -318,7 +388,7 @@ class Lms(Actor):
         """An ESI acknowledged (or refused) a signal; kept per event for the operator."""
         ack = message.payload
         assert isinstance(ack, cim.Acknowledgement)
-        self.__dict__.setdefault("answers", []).append((message.header.source, message.header.process, ack))
+        self.answers.append((message.header.source, message.header.process, ack, self.now_ns()))
 
 
 @dataclass

@@ -102,6 +102,7 @@ class RtoIso(Actor):
         self.clearinghouse = clearinghouse
         self.weather_offset_c = 0.0
         self.cleared: list[tuple[int, float, float]] = []
+        self.answers: list[cim.Acknowledgement] = []
 
     def lmp(self, ts_ns: int) -> float:
         """Locational marginal price of the utility's zone ($/MWh): system lambda plus congestion."""
@@ -192,7 +193,7 @@ class RtoIso(Actor):
 
     @handles("Acknowledgement", "reply")
     async def on_ack(self, message: Opened) -> None:
-        self.__dict__.setdefault("answers", []).append(message.payload)
+        self.answers.append(message.payload)  # type: ignore[arg-type]
 
 
 class EnergyMarketClearinghouse(Actor):
@@ -204,6 +205,7 @@ class EnergyMarketClearinghouse(Actor):
         super().__init__(name, utility)
         self.offers: dict[str, float] = {}
         self.awards: list[tuple[str, float]] = []
+        self.answers: list[cim.Acknowledgement] = []
 
     def offer(self, aggregator: str, watts: float) -> None:
         if watts <= 0:
@@ -235,7 +237,7 @@ class EnergyMarketClearinghouse(Actor):
 
     @handles("Acknowledgement", "reply")
     async def on_ack(self, message: Opened) -> None:
-        self.__dict__.setdefault("answers", []).append(message.payload)
+        self.answers.append(message.payload)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -280,6 +282,7 @@ class UtilityEms(Actor):
         self.retail_adder = retail_adder_minor_per_kwh
         self.cpp_price = cpp_price_minor_per_kwh
         self.decisions: list[str] = []
+        self.answers: list[cim.Acknowledgement] = []
 
     async def _to_lms(self, process: str, noun: str, payload: object, **options: object) -> None:
         flow = self.flow_for(process, self.lms, noun)
@@ -385,4 +388,4 @@ class UtilityEms(Actor):
 
     @handles("Acknowledgement", "reply")
     async def on_ack(self, message: Opened) -> None:
-        self.__dict__.setdefault("answers", []).append(message.payload)
+        self.answers.append(message.payload)  # type: ignore[arg-type]

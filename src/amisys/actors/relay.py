@@ -23,6 +23,8 @@ class RelayBook:
 
     def __init__(self) -> None:
         self._back: dict[str, tuple[str, str]] = {}
+        self.relayed: list[tuple[str, str, str]] = []
+        """(process, noun, destination) of every request passed on: what went through toward the HAN."""
 
     async def forward_request(self, actor: Actor, message: Opened, next_hop: str) -> None:
         """Pass a request on toward its destination, on the process's leg from ``actor`` to ``next_hop``."""
@@ -31,6 +33,8 @@ class RelayBook:
         if len(self._back) >= _KEEP:
             self._back.pop(next(iter(self._back)))
         self._back[h.message_id] = (message.last_sender, message.sealed.hops[-1].flow)
+        self.relayed.append((h.process, h.noun, h.destination))
+        del self.relayed[:-_KEEP]
         await actor.endpoint.forward(message, next_hop, flow=flow)
 
     async def forward_answer(self, actor: Actor, message: Opened) -> bool:
