@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import msgspec
-
 from amisys.actors.base import Actor, handles
 from amisys.devices.han import ControlRefused, CustomerDer, ElectricVehicle, HanDevice
 from amisys.messages import cim, han
@@ -43,24 +41,18 @@ class HanActor(Actor):
             return False
         return True
 
-    def _returns(self, message: Opened, noun: str) -> bool:
-        return noun in self.utility.policy.rule(message.header.flow, "reply").kinds
-
-    async def _answer(self, message: Opened, ok: bool, text: str, status: msgspec.Struct | None) -> None:
-        """The row's answer: the device's status and response if it returns one, else an acknowledgement."""
-        if status is not None and self._returns(message, type(status).__name__):
-            await self.reply(message, type(status).__name__, status)
-            return
-        ack = cim.Acknowledgement(reply_to=message.header.message_id, status="ok" if ok else "error", text=text)
-        await self.reply(message, "Acknowledgement", ack)
-
     async def _control(self, message: Opened, devices: list[HanDevice], apply: str, status: str = "status") -> None:
-        """Apply a control to each addressed device (``apply`` names the device method)."""
+        """Apply a control to each addressed device (``apply`` names the device method); answer on the row:
+        each device's status and response where the row returns one (5.3.x), else an acknowledgement."""
+        kinds = self.utility.policy.rule(message.header.flow, "reply").kinds
         if not self._check_party(message):
-            await self._answer(message, False, "refused: not from this premises' ESI or EMS", None)
+            if "Acknowledgement" in kinds:  # a 5.3.x row returns status only: the refusal stays in the audit
+                await self.reply(
+                    message, "Acknowledgement", _ack(message, False, "refused: not this premises' ESI or EMS")
+                )
             return
         now = self.now_ns()
-        results, last = [], None
+        results, statuses = [], []
         for device in devices:
             try:
                 result = getattr(device, apply)(message.payload, now)
@@ -69,9 +61,19 @@ class HanActor(Actor):
                 result = "rejected"
             self.responses.append((getattr(message.payload, "event", ""), device.address, result))
             results.append(f"{device.address}: {result}")
-            last = getattr(device, status)(now)
+            statuses.append(getattr(device, status)(now))
+        if statuses and type(statuses[0]).__name__ in kinds:
+            for st in statuses:
+                await self.reply(message, type(st).__name__, st)
+            return
+        if "Acknowledgement" not in kinds:
+            return
         ok = bool(devices) and not any(r.endswith("rejected") for r in results)
-        await self._answer(message, ok, "; ".join(results) or "no such device", last if len(devices) == 1 else None)
+        await self.reply(message, "Acknowledgement", _ack(message, ok, "; ".join(results) or "no such device"))
+
+
+def _ack(message: Opened, ok: bool, text: str) -> cim.Acknowledgement:
+    return cim.Acknowledgement(reply_to=message.header.message_id, status="ok" if ok else "error", text=text)
 
 
 def _addressed(
@@ -119,11 +121,6 @@ class ElectricVehicleActor(HanActor):
     @handles("PEVControl")
     async def on_pev_control(self, message: Opened) -> None:
         await self._control(message, [self.device], "pev_control", "pev_status")
-
-    @handles("GetDERStatus")
-    async def on_status_request(self, message: Opened) -> None:
-        if self._check_party(message):
-            await self.reply(message, "PEVStatus", self.device.pev_status(self.now_ns()))
 
 
 class CustomerDerActor(HanActor):
