@@ -43,22 +43,29 @@ def refusals(fleet: Fleet, actor: str) -> list[str]:
 # -- 4.2: every direct control is validated by the ESI or the device ------------------------------------
 
 
-def test_expired_control_is_refused_by_the_esi_and_by_the_head_end_guard() -> None:
+def test_control_outside_its_validity_window_is_refused_and_audited() -> None:
     async def body(fleet: Fleet) -> None:
         now = fleet.utility.clock.now_ns()
+        # an event that ended before it was sent: its DR event record has expired too
         await fleet.lms.direct_load_control(
-            "dlc-residential", start_ns=now - 2 * HOUR * NS, duration_s=HOUR, duty_cycle=50
+            "dlc-residential", start_ns=now - 2 * HOUR * NS, duration_s=HOUR, duty_cycle=50, event="stale"
+        )
+        # an event far ahead: a valid record, but no gateway takes a control for next week
+        await fleet.lms.direct_load_control(
+            "dlc-residential", start_ns=now + 8 * 86_400 * NS, duration_s=HOUR, duty_cycle=50, event="early"
         )
         await fleet.utility.settle()
         await advance(fleet, 900)
 
     fleet = on_fleet(body)
-    esi = fleet.utility.actor(DIRECT_ESI)
-    # the broadband gateway got it on AMI-27 and refused it itself, audited
-    assert any("expired" in why for _, why in esi.refusals)  # type: ignore[attr-defined]
-    assert any("expired" in why for why in refusals(fleet, DIRECT_ESI))
-    # behind the head end, its guard refused the expired DR event record first
-    assert any("has expired" in why for why in refusals(fleet, "ami-headend"))
+    # the stale one: refused by the head end's guard, and on AMI-27 by the customer's gateway's own guard
+    assert any("stale has expired" in why for why in refusals(fleet, "ami-headend"))
+    assert any("stale has expired" in why for why in refusals(fleet, DIRECT_ESI))
+    # the early one passed both guards; every gateway's own check of the window refused it
+    for esi in fleet.utility.of_role("esi-han-gateway"):
+        if getattr(esi, "enrollments", None):
+            assert any("more than 7 days ahead" in why for why in refusals(fleet, esi.name)), esi.name
+            assert any("more than 7 days ahead" in why for _, why in esi.refusals)  # type: ignore[attr-defined]
     # nothing was switched anywhere
     assert all(d.control is None for p in fleet.han.values() for d in p.devices)
     assert fleet.utility.failures == []

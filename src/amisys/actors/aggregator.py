@@ -93,7 +93,8 @@ class Aggregator(Actor):
     def _open(self, event: OadrEvent) -> None:
         """Register the event with the utility (its DR event record authorizes the controls on the AMI path)."""
         end = event.dtstart_ns + event.duration_s * NS
-        self.utility.records.open("dr-event", event.event_id, self.name, expires_ns=end, targets=set(event.ven_ids))
+        covered = set(event.ven_ids) | set(event.resource_ids)  # the gateways and the resources behind them
+        self.utility.records.open("dr-event", event.event_id, self.name, expires_ns=end, targets=covered)
         self.events[event.event_id] = event
 
     async def _via_dms(self, process: str, noun: str, esi: str, payload: object, authority: str) -> None:

@@ -83,9 +83,11 @@ class Lms(Actor):
         onward = self.utility.leg_for(process, "ami-headend", self.utility.pki.role(esi), noun)
         return first, [onward]
 
-    def _open_event(self, kind: str, event: str, end_ns: int, esis: set[str]) -> str:
-        """The business record that authorizes the event's commands (the head end's guard checks it)."""
-        self.utility.records.open(kind, event, self.name, expires_ns=end_ns, targets=esis)  # type: ignore[arg-type]
+    def _open_event(self, kind: str, event: str, end_ns: int, enrolled: dict[str, list[str]]) -> str:
+        """The business record that authorizes the event's commands: it covers the gateways (the head end's
+        guard checks those) and their HAN devices (each gateway's guard checks those)."""
+        targets = set(enrolled) | {d for devices in enrolled.values() for d in devices}
+        self.utility.records.open(kind, event, self.name, expires_ns=end_ns, targets=targets)  # type: ignore[arg-type]
         return event
 
     async def _signal(self, process: str, noun: str, esi: str, payload: msgspec.Struct, authority: str | None) -> None:
@@ -123,7 +125,7 @@ class Lms(Actor):
         premises, each signal carrying that premises' HAN addresses."""
         prog = self._program(program)
         event = event or f"{program}-{start_ns // NS}"
-        self._open_event("dr-event", event, start_ns + duration_s * NS, set(prog.enrolled))
+        self._open_event("dr-event", event, start_ns + duration_s * NS, prog.enrolled)
         for esi, devices in prog.enrolled.items():
             control = han.LoadControl(
                 event=event,
@@ -150,7 +152,7 @@ class Lms(Actor):
             if prog.kind == "dlc":
                 for esi, devices in prog.enrolled.items():
                     targets.setdefault(esi, (prog.id, []))[1].extend(devices)
-        self._open_event("emergency", event, now + duration_s * NS, set(targets))
+        self._open_event("emergency", event, now + duration_s * NS, {e: d for e, (_, d) in targets.items()})
         deadline = timeout_s or self.utility.bus.policy[Lane.HIGH].deadline_s or 2.0
 
         async def one(esi: str, program: str, devices: list[str]) -> tuple[str, Outcome]:
@@ -276,7 +278,7 @@ class Lms(Actor):
         """4.2.3: set the generation, export/import or charge levels of the program's DER and vehicles."""
         prog = self._program(program)
         event = event or f"{program}-{start_ns // NS}"
-        self._open_event("dr-event", event, start_ns + duration_s * NS, set(prog.enrolled))
+        self._open_event("dr-event", event, start_ns + duration_s * NS, prog.enrolled)
         for esi, devices in prog.enrolled.items():
             control = han.DERControl(
                 event=event,

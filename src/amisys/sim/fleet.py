@@ -172,7 +172,7 @@ def build(
             load = house
         site = Site(load_w=load, der_w=pv(seed * 7919 + k) if sp.has_pv else (lambda _t: 0.0))
         display = u.add(CustomerEms(f"customer-ems:{number}", u))
-        esi = u.add(EsiGateway(f"esi-han-gateway:{number}", u))
+        esi = u.add(EsiGateway(f"esi-han-gateway:{number}", u), guard=True)  # a passage point for HAN controls
         premises = _add_han(fleet, sp, number, start, seed * 7_919 + k, display, esi)
         if premises is not None:  # the meter measures what the HAN devices draw and feed in
             site.load_w = (lambda h, p: lambda t: h(t) + p.load_w(t) + p.ev_charge_w(t))(house, premises)
