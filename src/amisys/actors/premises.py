@@ -127,8 +127,8 @@ class CustomerEms(Actor):
         if plan:
             self.events[price.interval] = (price.start_ns, end)
         answers = [await self._command(message, to, noun, payload) for to, noun, payload in plan]
-        shed = sum(1 for a in answers if a is not None)
-        text = f"{shed} of {len(plan)} controls taken" if plan else "no action within the customer's preferences"
+        taken = sum(1 for a in answers if a is not None and not getattr(a, "opted_out", False))
+        text = f"{taken} of {len(plan)} controls taken" if plan else "no action within the customer's preferences"
         await self.reply(
             message, "Acknowledgement", cim.Acknowledgement(reply_to=message.header.message_id, status="ok", text=text)
         )

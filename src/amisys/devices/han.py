@@ -419,12 +419,11 @@ class ElectricVehicle(HanDevice):
         return w
 
     def _take(self, control: Control) -> str:
+        """A voluntary limit is taken and then bounded by the ready-by time as it charges (``step``); only
+        the customer's opt-out or a longer event than it accepts refuses it."""
         if control.discharge_w > 0 and self.max_discharge_w <= 0:
             raise ControlRefused(f"{self.address} cannot discharge")
-        breaks = not control.mandatory and (control.off or (control.charge_limit_w or 0.0) < self.needed_w(self.t_ns))
-        # a voluntary limit is taken, then bounded by the ready-by time (step); only opt-out refuses it
-        status = self._accept(control, breaks_preferences=False)
-        return "started" if breaks and status != "opted_out" else status
+        return self._accept(control, breaks_preferences=False)
 
     def load_control(self, ctl: han.LoadControl, now_ns: int) -> str:
         start, end = _window(ctl.event, ctl.start_ns, ctl.duration_s, now_ns)
@@ -546,6 +545,8 @@ class CustomerDer(HanDevice):
         return w
 
     def der_control(self, ctl: han.DERControl, now_ns: int) -> str:
+        """DER under a control program follow its controls (the customer chose that when enrolling it);
+        the limits are the DER's own: rated power, storage state of charge, CHP minimum."""
         start, end = _window(ctl.event, ctl.start_ns, ctl.duration_s, now_ns)
         control = Control(ctl.event, start, end, mandatory=True)
         control.connect = ctl.op_mod_connect
