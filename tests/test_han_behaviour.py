@@ -301,6 +301,9 @@ def test_pev_limit_yields_to_the_ready_by_time() -> None:
     assert soc >= ev.prefs.ev_target_soc_percent - 1.0
     status = fleet.aggregator.telemetry["han:000009:ev"]
     assert isinstance(status, han.PEVStatus) and status.control_event is not None
+    (event,) = fleet.aggregator.events.values()  # the OpenADR event behind it, as the VEN answered it
+    assert event.signals[0].signal_name == "CHARGE_STATE" and event.opt == {DIRECT_ESI: "optIn"}
+    assert event.refresh(fleet.utility.clock.now_ns()) == "completed"
 
 
 def test_direct_load_control_cycles_within_the_comfort_band() -> None:

@@ -54,6 +54,18 @@ class OadrEvent:
     opt: dict[str, Literal["optIn", "optOut"]] = field(default_factory=dict)
     """``oadrCreatedEvent`` responses by VEN."""
 
+    def refresh(self, now_ns: int, near_s: int = 3600) -> str:
+        """``eventStatus`` at ``now_ns``: far, near (within ``near_s`` of dtstart), active, completed."""
+        if self.event_status != "cancelled":
+            end = self.dtstart_ns + self.duration_s * NS
+            if now_ns >= end:
+                self.event_status = "completed"
+            elif now_ns >= self.dtstart_ns:
+                self.event_status = "active"
+            else:
+                self.event_status = "near" if self.dtstart_ns - now_ns <= near_s * NS else "far"
+        return self.event_status
+
 
 @dataclass
 class Resource:
@@ -181,6 +193,8 @@ class Aggregator(Actor):
 
     async def monitor(self, *, process: str = "4.3.1") -> int:
         """Near-real-time monitoring over the aggregator's own link (AMI-21): each VEN's DER or vehicle status."""
+        for event in self.events.values():
+            event.refresh(self.now_ns())
         asked = 0
         for esi, res in self.resources.items():
             devices = list(res.storage) if process == "4.3.1" else ([res.ev] if res.ev else [])
