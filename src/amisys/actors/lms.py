@@ -209,13 +209,12 @@ class Lms(Actor):
         return done
 
     async def _unacknowledged(self, process: str, since_ns: int, esis: set[str], deadline_s: float) -> set[str]:
-        """The ESIs that have not acknowledged receipt within the lane's deadline (wall clock)."""
+        """The ESIs that have not answered within the lane's deadline (wall clock). An ESI that answered
+        with a refusal was reached: only silence, or the head end's error, means the path failed."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + deadline_s
         while True:
-            acked = {
-                esi for esi, proc, ack, ts in self.answers if proc == process and ts >= since_ns and ack.status == "ok"
-            }
+            acked = {esi for esi, proc, _, ts in self.answers if proc == process and ts >= since_ns}
             missing = esis - acked
             if not missing or loop.time() >= give_up:
                 return missing
