@@ -144,7 +144,8 @@ class Lms(Actor):
     ) -> dict[str, Outcome]:
         """4.2.2: shed every controllable device of every load-control program at once. A declared
         emergency authorizes it; each signal goes on the A-High lane and, if the head end path does not
-        take it within the lane's deadline, again on AMI-27 straight to the ESI."""
+        take it within the lane's deadline, again on AMI-27 straight to the ESI; an ESI that does not
+        answer through the head end (its AMI-29 link down) gets it again on AMI-27 too."""
         now = self.now_ns()
         event = f"scram-{now // NS}"
         targets: dict[str, tuple[str, list[str]]] = {}
@@ -155,8 +156,9 @@ class Lms(Actor):
         self._open_event("emergency", event, now + duration_s * NS, {e: d for e, (_, d) in targets.items()})
         deadline = timeout_s or self.utility.bus.policy[Lane.HIGH].deadline_s or 2.0
 
-        async def one(esi: str, program: str, devices: list[str]) -> tuple[str, Outcome]:
-            control = han.LoadControl(
+        def shed(esi: str) -> han.LoadControl:
+            program, devices = targets[esi]
+            return han.LoadControl(
                 event=event,
                 start_ns=now,
                 duration_s=duration_s,
@@ -166,103 +168,54 @@ class Lms(Actor):
                 targets=devices,
                 program=program,
             )
-            if esi in self.direct:  # the customer's gateway: AMI-27 is its path
-                flow = self.flow_for(process, esi, "LoadControl")
-                outcome = await self.endpoint.send_with_failover(
-                    esi,
-                    timeout=deadline,
-                    process=process,
-                    flow=flow,
-                    noun="LoadControl",
-                    payload=control,
-                    authority=event,
-                    operator=reason,
-                )
-                return esi, outcome
-            first, via = self._relay_legs(process, "LoadControl", esi)
+
+        async def send(esi: str, *, direct: bool) -> tuple[str, Outcome]:
+            if direct:  # the customer's gateway, or the failover: AMI-27
+                to, flow, route = esi, self.flow_for(process, esi, "LoadControl"), {}
+            else:
+                first, via = self._relay_legs(process, "LoadControl", esi)
+                to, flow, route = self.headend, first, {"destination": esi, "via": via}
             outcome = await self.endpoint.send_with_failover(
-                self.headend,
+                to,
                 timeout=deadline,
                 process=process,
-                flow=first,
+                flow=flow,
                 noun="LoadControl",
-                payload=control,
-                destination=esi,
-                via=via,
+                payload=shed(esi),
                 authority=event,
                 operator=reason,
+                **route,
             )
             return esi, outcome
 
         started = self.now_ns()
-        done = dict(await asyncio.gather(*(one(esi, p, d) for esi, (p, d) in targets.items())))
-        # the head end took them; an ESI whose AMI-29 link is down never acknowledges: resend on AMI-27
-        silent = await self._unacknowledged(
-            process, started, {e for e, o in done.items() if o.decision == "accepted"}, deadline
-        )
-        for esi in sorted(silent - self.direct):
-            program, devices = targets[esi]
-            done[esi] = await self._resend_direct(
-                process, esi, event, program, devices, duration_s, now, reason, deadline
+        done = dict(await asyncio.gather(*(send(esi, direct=esi in self.direct) for esi in targets)))
+        taken = {e for e, o in done.items() if o.decision == "accepted"}
+        for esi in sorted(await self._unanswered(process, started, taken - self.direct, deadline)):
+            self.utility.audit.append(
+                self.name,
+                "AMI-27",
+                process,
+                event,
+                "failover",
+                f"{esi} did not answer within {deadline:g} s through the head end; resent on AMI-27",
+                {"to": esi},
             )
+            done[esi] = (await send(esi, direct=True))[1]
         self.scrams[event] = done
         return done
 
-    async def _unacknowledged(self, process: str, since_ns: int, esis: set[str], deadline_s: float) -> set[str]:
+    async def _unanswered(self, process: str, since_ns: int, esis: set[str], deadline_s: float) -> set[str]:
         """The ESIs that have not answered within the lane's deadline (wall clock). An ESI that answered
         with a refusal was reached: only silence, or the head end's error, means the path failed."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + deadline_s
         while True:
-            acked = {esi for esi, proc, _, ts in self.answers if proc == process and ts >= since_ns}
-            missing = esis - acked
+            answered = {esi for esi, proc, _, ts in self.answers if proc == process and ts >= since_ns}
+            missing = esis - answered
             if not missing or loop.time() >= give_up:
                 return missing
             await asyncio.sleep(0.005)
-
-    async def _resend_direct(
-        self,
-        process: str,
-        esi: str,
-        event: str,
-        program: str,
-        devices: list[str],
-        duration_s: int,
-        start_ns: int,
-        reason: str,
-        deadline: float,
-    ) -> Outcome:
-        """Failover of one scram on the seed's alternate path (AMI-27), audited."""
-        control = han.LoadControl(
-            event=event,
-            start_ns=start_ns,
-            duration_s=duration_s,
-            device_category=["load_control_switch"],
-            scram=True,
-            mandatory=True,
-            targets=devices,
-            program=program,
-        )
-        flow = self.flow_for(process, esi, "LoadControl")
-        self.utility.audit.append(
-            self.name,
-            "AMI-27",
-            process,
-            event,
-            "failover",
-            f"{esi} did not acknowledge within {deadline:g} s through the head end; resent on AMI-27 ({flow})",
-            {"to": esi},
-        )
-        return await self.endpoint.send_with_failover(
-            esi,
-            timeout=deadline,
-            process=process,
-            flow=flow,
-            noun="LoadControl",
-            payload=control,
-            authority=event,
-            operator=reason,
-        )
 
     async def der_control(
         self,
