@@ -46,8 +46,13 @@ def test_asset_loading_sums_meters_against_kva() -> None:
     assert load.peak_kw == 9.0 and load.peak_index == 1
     assert load.loading_percent == pytest.approx(90.0)
     assert load.hours_above_watch == 1.0 and load.potential_overload
-    with pytest.raises(KeyError, match="no demand for c"):
-        loading.asset_loading(kw, ["a", "b"], {"tx": ["c"]}, {"tx": 10.0})
+    # a meter without data in the window (c) counts as no load
+    [partial] = loading.asset_loading(
+        kw, ["a", "b"], {"tx": ["a", "c"]}, {"tx": 10.0}, interval_s=3600, power_factor=1.0
+    )
+    assert partial.peak_kw == 4.0
+    [idle] = loading.asset_loading(kw, ["a", "b"], {"tx": ["c"]}, {"tx": 10.0}, interval_s=3600)
+    assert idle.peak_kw == 0.0 and not idle.potential_overload
 
 
 def test_phase_imbalance_and_the_move_that_fixes_it() -> None:

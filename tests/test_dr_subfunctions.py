@@ -25,9 +25,10 @@ from amisys.messages import cim, han
 from amisys.processes import dr_subfunctions as dr
 from amisys.processes.runner import RunResult, run
 from amisys.requirements.derive import Requirements
-from amisys.security.endpoint import SecureEndpoint
+from amisys.security.endpoint import NotAccepted, SecureEndpoint
 from amisys.security.pki import IdentityError, Pki
 from amisys.security.policy import Policy, Unauthorized
+from amisys.sim.fleet import advance
 
 CATALOG = load()
 WITH_HOPS = sorted(s.id for s in CATALOG.subfunctions.values() if s.hops)
@@ -426,8 +427,10 @@ def test_firmware_is_checked_by_the_device_and_a_refused_image_leaves_the_runnin
         assert (slots.running.version, slots.active) == ("1.1.0", "B")
         sign = dr.signer(fleet).sign
 
-        def offer(update: han.FirmwareUpdate) -> Awaitable[Any]:
-            return lms.update_firmware(p.esi.name, update)
+        async def offer(update: han.FirmwareUpdate) -> Any:
+            # a minute apart: the ESI, a guard point, holds a burst of firmware updates for a second operator
+            await advance(fleet, 61)
+            return await lms.update_firmware(p.esi.name, update)
 
         good = sign(f"{model}-1.2.0", model, "1.2.0", dr.firmware_image(model, "1.2.0"), targets=[wh.name])
         rogue_pki = Pki(clock=u.clock.now)
@@ -493,10 +496,11 @@ def test_firmware_without_a_service_order_never_reaches_the_device() -> None:
         )
         lms = dr._lms(fleet)
         flow = lms.flow_for("DR-04", p.esi.name, "FirmwareUpdate")
-        answer = await lms.endpoint.request(
-            p.esi.name, 5.0, process="DR-04", flow=flow, noun="FirmwareUpdate", payload=update
-        )
-        assert isinstance(answer.payload, cim.Error) and "needs an authorizing service-order" in str(answer.payload)
+        # the ESI is a guard point: its endpoint refuses the update before the ESI or any device sees it
+        with pytest.raises(NotAccepted, match="needs an authorizing service-order"):
+            await lms.endpoint.ask(p.esi.name, 5.0, process="DR-04", flow=flow, noun="FirmwareUpdate", payload=update)
+        [refusal] = [r for r in fleet.utility.audit.records() if r.actor == p.esi.name and r.decision == "refused"]
+        assert "needs an authorizing service-order" in refusal.reason
         assert han_admin.state_of(p.appliance).firmware.running.version == "1.1.0"
 
     _run("DR-04", unauthorized)

@@ -125,7 +125,9 @@ def test_markdown_has_matrices_and_every_process(report: dict[str, Path], catalo
         assert re.search(rf"^### {re.escape(pid)} ", text, re.MULTILINE), pid
     for iid in catalog.interfaces:
         assert f"| {iid} |" in text
-    assert "| AMI-1 | RTO/ISO – Utility EMS | – | – | 0 | not used by any process |" in text
+    assert "| AMI-4 | Utility EMS – DMS Applications | – | – | 0 | not used by any process |" in text
+    bridged = "| AMI-1 | RTO/ISO – Utility EMS | – | L/H/H | 0 (3) | 3 bridge leg(s) added by RES-31, RES-34, RES-36"
+    assert bridged in text
     assert "](ami-system.svg)" in text
     for x in catalog.crosscutting:
         assert f"### {x.id} " in text
@@ -151,8 +153,8 @@ def test_dot_colours_by_level_and_dashes_unused(catalog: Catalog, requirements: 
     dot = dot_source(catalog, requirements)
     high = _edge_attrs(dot, "ami-headend", "meter", "AMI-28")
     low = _edge_attrs(dot, "dms", "gis", "AMI-8")
-    unused = _edge_attrs(dot, "rto-iso", "utility-ems", "AMI-1")
-    assert 'label="AMI-28"' in high and 'label="AMI-8"' in low and 'label="AMI-1"' in unused
+    unused = _edge_attrs(dot, "utility-ems", "dms", "AMI-4")  # AMI-1..3, 5 carry bridges (RES-30..36)
+    assert 'label="AMI-28"' in high and 'label="AMI-8"' in low and 'label="AMI-4"' in unused
     colour = re.compile(r'\bcolor="([^"]+)"')
     high_colour, low_colour, unused_colour = (colour.search(x).group(1) for x in (high, low, unused))
     assert high_colour != low_colour

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from amisys.actors.base import handles
 from amisys.actors.dms_planning import DmsPlanning
+from amisys.actors.relay import RelayBook
 from amisys.grid import rating
 from amisys.grid.powerflow import PowerFlow, Snapshot
 from amisys.grid.topology import Topology
@@ -577,3 +578,16 @@ class Dms(DmsPlanning):
         out |= {ln: rating.line(ln, pct, ambient, hour) for ln, pct in snap.line_loading.items()}
         self.ratings = out
         return out
+
+    # -- DER and PEV management on an aggregator's behalf (4.3.1, 4.3.2) --------------------------
+
+    async def relay(self, message: Opened) -> None:
+        """AMI-23 → AMI-6: an aggregator's DER or PEV request sealed for an ESI goes on to the head end
+        unread (the gateway verifies the aggregator); the gateway's answer goes back to the aggregator."""
+        book = self.__dict__.setdefault("han_relays", RelayBook())  # kept without touching __init__
+        h = message.header
+        if h.direction == "request" and self.utility.pki.role(h.destination) == "esi-han-gateway":
+            await book.forward_request(self, message, self.headend)
+            return
+        if not await book.forward_answer(self, message):
+            await super().relay(message)

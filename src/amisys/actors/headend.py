@@ -22,6 +22,7 @@ from msgspec import Struct
 
 from amisys.actors.base import Actor, handles
 from amisys.actors.meter import IDENTITY_OBIS
+from amisys.actors.relay import RelayBook
 from amisys.analytics.series import demand_kw
 from amisys.messages import cim, han
 from amisys.security.endpoint import Opened
@@ -131,6 +132,8 @@ class HeadEnd(Actor):
 
     async def relay(self, message: Opened) -> None:
         """A meter's answer sealed for someone else: forward it, unread, on the leg it was asked on."""
+        if await self.relay_han(message):
+            return
         flow = self._relays.pop(message.header.correlation_id or "", None)
         if flow is None:
             self._find(message.header.source, message.header.process, "unexpected-relay", "answer to nothing asked")
@@ -827,6 +830,34 @@ class HeadEnd(Actor):
                 )
                 flow = self.flow_for(process, cis, "FeederSegmentLoad")
                 await self.send(cis, process=process, flow=flow, noun="FeederSegmentLoad", payload=report)
+
+    # -- HAN controls relayed on the LMS/DRMS's or DMS's behalf (4.2.x, 4.3.x, 5.3.x) ----------------
+
+    async def relay_han(self, message: Opened) -> bool:
+        """AMI-12/AMI-6 → AMI-29: a control or price sealed for an ESI/HAN Gateway goes on to it unread,
+        and the gateway's answer back to the LMS/DRMS or DMS; False if the message is neither."""
+        book = self.__dict__.setdefault("han_relays", RelayBook())  # kept without touching __init__
+        h = message.header
+        if h.direction == "request":
+            if self.utility.pki.role(h.destination) != "esi-han-gateway":
+                return False
+            if h.destination in self.__dict__.get("han_links_down", ()):
+                text = f"AMI-29 link to {h.destination} is down"
+                await self.reply(
+                    message, "Acknowledgement", cim.Acknowledgement(reply_to=h.message_id, status="error", text=text)
+                )
+                return True
+            await book.forward_request(self, message, h.destination)
+            return True
+        return await book.forward_answer(self, message)
+
+    def set_han_link(self, esi: str, *, up: bool) -> None:
+        """Network management: the AMI-29 link (HAN radio or PLC) to a gateway went down, or is back."""
+        down: set[str] = self.__dict__.setdefault("han_links_down", set())
+        if up:
+            down.discard(esi)
+        else:
+            down.add(esi)
 
 
 def _as_events(payload: object, now_ns: int) -> list[cim.EndDeviceEvent]:

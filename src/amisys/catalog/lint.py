@@ -268,7 +268,11 @@ def _unused_interfaces(catalog: Catalog) -> list[Finding]:
     for iface in catalog.interfaces.values():
         if not catalog.flows_on(iface.id):
             message = f"{iface.listed_as} is listed but no process table uses it"
-            out.append(Finding("unused-interface", None, None, iface.seed_line, message))
+            bridged = [r.id for r in catalog.resolutions if any(b.interface == iface.id for b in r.bridges)]
+            if bridged:
+                message += f"; amisys bridges processes over it ({', '.join(bridged)})"
+            resolution = bridged[0] if bridged else None
+            out.append(Finding("unused-interface", None, None, iface.seed_line, message, resolution))
     return out
 
 

@@ -345,6 +345,13 @@ class Meter:
             t = nxt
             if t == self._iv_start + INTERVAL_NS:
                 closed.append(self._close_interval())
+        if t > t0 and self._closed and self._live and not self._backfeed:
+            # The instantaneous demand register reads the power now, not at the start of the last step.
+            load = load_c if load_f is None else load_f(t)
+            der = (der_c if der_f is None else der_f(t)) if self.der_connected else 0.0
+            net = load - der
+            cap = self._cap_w
+            self._power_w = (min(net, cap) if net >= 0 and cap is not None else net) * factor
         self._t = t
         self._drain_battery(t0, t)
         return closed

@@ -121,6 +121,8 @@ class LoadControl(Payload, kw_only=True, tag="LoadControl"):
     randomize_duration_s: RandomizeS = 0
     targets: list[HanAddress] = msgspec.field(default_factory=list)
     """HAN addresses; empty: every enrolled device of the categories."""
+    program: MRID | None = None
+    """2030.5 DemandResponseProgram the event belongs to; the ESI checks the customer enrolled in it."""
 
     def __post_init__(self) -> None:
         _check(
@@ -155,6 +157,8 @@ class DERControl(Payload, kw_only=True, tag="DERControl"):
     discharge_rate_w: DemandW | None = None
     randomize_start_s: RandomizeS = 0
     targets: list[HanAddress] = msgspec.field(default_factory=list)
+    program: MRID | None = None
+    """2030.5 DERProgram the control belongs to; the ESI checks the customer enrolled in it."""
 
     def __post_init__(self) -> None:
         modes = (
@@ -209,6 +213,8 @@ class PEVControl(Payload, kw_only=True, tag="PEVControl"):
     departure_ns: TimestampNs | None = None
     randomize_start_s: RandomizeS = 0
     targets: list[HanAddress] = msgspec.field(default_factory=list)
+    program: MRID | None = None
+    """2030.5 DERProgram (PEV) the control belongs to; the ESI checks the customer enrolled in it."""
 
     def __post_init__(self) -> None:
         _check(

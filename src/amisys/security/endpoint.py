@@ -362,9 +362,11 @@ class SecureEndpoint:
             final, via = h.reply_to, [h.reply_via] if h.reply_via else []
         else:
             final, via = h.source, [hop.flow for hop in reversed(to_message.sealed.hops[:-1])]
+        # a request relayed to this endpoint arrived on its last hop's leg; the answer starts back on it
+        flow = to_message.sealed.hops[-1].flow if to_message.sealed.hops else h.flow
         return await self.send(
             to_message.last_sender,
-            flow=h.flow,
+            flow=flow,
             noun=noun,
             payload=payload,
             process=h.process,

@@ -15,19 +15,32 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from amisys.actors.aggregator import Aggregator
 from amisys.actors.billing import Billing
 from amisys.actors.cis import Cis
 from amisys.actors.da import DAFieldDevice
 from amisys.actors.dms import Dms
 from amisys.actors.gis import Gis
+from amisys.actors.han import CustomerAppliances, CustomerDerActor, ElectricVehicleActor
 from amisys.actors.headend import HeadEnd, MeterRecord
 from amisys.actors.lms import Lms
+from amisys.actors.markets import EnergyMarketClearinghouse, RtoIso, UtilityEms
 from amisys.actors.mdms import Mdms
 from amisys.actors.meter import MeterActor
 from amisys.actors.oms import Oms
 from amisys.actors.premises import Customer, CustomerEms, EsiGateway, FieldCrewTool, StreetLightActor
 from amisys.actors.sub_meter import SubMeterCircuit
 from amisys.actors.third_party import ThirdParty
+from amisys.devices.han import (
+    CustomerDer,
+    ElectricVehicle,
+    HanPremises,
+    PoolPump,
+    Preferences,
+    Thermostat,
+    WaterHeater,
+    Weather,
+)
 from amisys.devices.meter import Meter
 from amisys.devices.street_light import StreetLight
 from amisys.devices.sub_meter import SubMeter
@@ -63,6 +76,10 @@ class Fleet:
     grid: LiveGrid | None = None
     """The feeders' power flow, when the fleet runs one (`with_grid`): meters' voltages and live/dead."""
     da_devices: dict[str, DAFieldDevice] = field(default_factory=dict)
+    han: dict[str, HanPremises] = field(default_factory=dict)
+    """HAN devices behind each premises' ESI, by meter."""
+    weather: Weather = field(default_factory=Weather)
+    """The outdoor temperature the heat pumps work against (a trigger may bring a cold snap)."""
 
     @property
     def headend(self) -> HeadEnd:
@@ -86,6 +103,22 @@ class Fleet:
 
     def service_point_of(self, meter: str) -> str:
         return self.topology.service_point_of(meter).id
+
+    @property
+    def lms(self) -> Lms:
+        return self.utility.actor("lms-drms")  # type: ignore[return-value]
+
+    @property
+    def aggregator(self) -> Aggregator:
+        return self.utility.actor("aggregator-rep")  # type: ignore[return-value]
+
+    @property
+    def rto(self) -> RtoIso:
+        return self.utility.actor("rto-iso")  # type: ignore[return-value]
+
+    @property
+    def utility_ems(self) -> UtilityEms:
+        return self.utility.actor("utility-ems")  # type: ignore[return-value]
 
 
 def build(
@@ -121,6 +154,10 @@ def build(
     u.add(Gis("gis", u, topology))
     u.add(ThirdParty("third-party", u))
     u.actor("dms").use_network(topology)  # type: ignore[attr-defined]
+    u.add(RtoIso("rto-iso", u))
+    u.add(EnergyMarketClearinghouse("energy-market-clearinghouse", u))
+    u.add(UtilityEms("utility-ems", u))
+    u.add(Aggregator("aggregator-rep", u))
     fleet = Fleet(u, topology)
     rng = random.Random(seed)
     schedule = u.tariffs.schedule
@@ -160,7 +197,13 @@ def build(
             load = house
         site = Site(load_w=load, der_w=pv(seed * 7919 + k) if sp.has_pv else (lambda _t: 0.0))
         display = u.add(CustomerEms(f"customer-ems:{number}", u))
-        esi = u.add(EsiGateway(f"esi-han-gateway:{number}", u))
+        esi = u.add(EsiGateway(f"esi-han-gateway:{number}", u), guard=True)  # a passage point for HAN controls
+        premises = _add_han(fleet, sp, number, start, seed * 7_919 + k, display, esi)
+        if premises is not None:  # the meter measures what the HAN devices draw and feed in
+            site.load_w = (lambda h, p: lambda t: h(t) + p.load_w(t) + p.ev_charge_w(t))(house, premises)
+            site.der_w = premises.generation_w
+            for circuit in circuits:
+                circuit.load_w = premises.ev_charge_w
         meter = u.add(MeterActor(sp.meter, u, device, site, display=display.name, sub_meters=circuits))
         fleet.meters[sp.meter] = meter
         u.actor("lms-drms").han_gateways[sp.meter] = esi.name  # type: ignore[attr-defined]
@@ -173,6 +216,7 @@ def build(
     for site_ in topology.street_lights:
         light = StreetLight(site_.id, start_ns=start, lat=site_.lat, lon=site_.lon, utc_offset_hours=-5.0)
         fleet.street_lights[site_.id] = u.add(StreetLightActor(site_.id, u, light))
+    _han_programs(fleet)
     return fleet
 
 
@@ -238,6 +282,8 @@ async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
             stop = min(stop, max(fleet.calendar[0][0], u.clock.now_ns() + 1))
         u.clock.set(stop)
         now = u.clock.now_ns()
+        for premises in fleet.han.values():  # HAN devices first: the grid and the meters see their state now
+            premises.advance(now)
         if fleet.grid is not None:
             fleet.grid.step(now)
         for meter in fleet.meters.values():
@@ -285,3 +331,133 @@ def _premises(fleet: Fleet) -> dict[str, Premises]:
             anti_islanding_works=(lambda s: lambda: s.anti_islanding_works)(site),
         )
     return out
+
+
+# -- HAN devices, their actors and programs (4.2.x, 4.3.x, 5.3.x) ------------------------------------
+
+_HAN_LIMITS = ("LoadControl", "DERControl", "PEVControl")
+
+
+def _add_han(
+    fleet: Fleet, sp: object, number: str, start: int, seed: int, display: CustomerEms, esi: EsiGateway
+) -> HanPremises | None:
+    """The customer's HAN devices (not at critical or prepayment premises): a heat-pump thermostat, most with
+    a water heater, some a pool pump; the vehicle where there is one; PV where there is, with storage
+    where there is also a vehicle (or by chance); CHP at commercial premises. Actors pair with the ESI."""
+    if sp.critical or sp.prepayment:  # type: ignore[attr-defined]
+        return None
+    u = fleet.utility
+    rng = random.Random(seed)
+    prefs = Preferences(
+        comfort_band_c=rng.choice([1.5, 2.0, 2.5, 3.0]),
+        max_event_s=rng.choice([3, 4, 6]) * 3600,
+        price_limit_minor_per_kwh=rng.choice([20, 25, 30]),
+        ev_ready_by_h=rng.choice([6.5, 7.0, 7.5]),
+    )
+    p = HanPremises(prefs=prefs)
+    a = f"han:{number}"
+    p.appliances[f"{a}:thermostat"] = Thermostat(
+        f"{a}:thermostat",
+        start,
+        rated_w=rng.uniform(3000, 4500),
+        r_c_per_kw=rng.uniform(5.0, 7.0),
+        weather=fleet.weather,
+        prefs=prefs,
+    )
+    if rng.random() < 0.8:
+        p.appliances[f"{a}:water-heater"] = WaterHeater(f"{a}:water-heater", start, prefs=prefs)
+    if rng.random() < 0.25:
+        p.appliances[f"{a}:pool-pump"] = PoolPump(f"{a}:pool-pump", start, prefs=prefs)
+    if sp.has_ev:  # type: ignore[attr-defined]
+        p.ev = ElectricVehicle(
+            f"{a}:ev", start, soc_percent=rng.uniform(40, 70), arrive_h=rng.uniform(17, 19), prefs=prefs
+        )
+    if sp.has_pv:  # type: ignore[attr-defined]
+        p.der[f"{a}:pv"] = CustomerDer(f"{a}:pv", start, "pv", rated_w=5000.0, available_w=pv(seed, kw_peak=5.0))
+        if sp.has_ev or rng.random() < 0.4:  # type: ignore[attr-defined]
+            p.der[f"{a}:storage"] = CustomerDer(
+                f"{a}:storage", start, "storage", rated_w=5000.0, capacity_wh=13_500.0, soc_percent=80.0
+            )
+    if sp.segment == "commercial":  # type: ignore[attr-defined]
+        p.der[f"{a}:chp"] = CustomerDer(f"{a}:chp", start, "chp", rated_w=30_000.0, chp_min_w=10_000.0)
+    paired = {esi.name, display.name}
+    appliances = u.add(CustomerAppliances(f"customer-appliances:{number}", u, p.appliances, controllers=paired))
+    ev = u.add(ElectricVehicleActor(f"electric-vehicle:{number}", u, p.ev, controllers=paired)) if p.ev else None
+    der = u.add(CustomerDerActor(f"customer-der:{number}", u, p.der, controllers=paired)) if p.der else None
+    direct = {addr: d.category for addr, d in p.appliances.items() if d.category in ("water_heater", "pool_pump")}
+    managed = {addr: d.category for addr, d in p.appliances.items() if addr not in direct}
+    display.attach_han(  # type: ignore[attr-defined]
+        prefs=prefs,
+        appliances=appliances.name,
+        managed=managed,
+        flexible={addr: d.category for addr, d in p.appliances.items()},
+        der=der.name if der else None,
+        der_devices={addr: d.kind for addr, d in p.der.items()},
+        metering=p.average_w,
+    )
+    esi.attach_han(  # type: ignore[attr-defined]
+        ems=display.name,
+        enrollments={},
+        appliances=appliances.name,
+        direct_devices=direct,
+        ev=ev.name if ev else None,
+        ev_device=p.ev.address if p.ev else None,
+        der_devices=set(p.der),
+    )
+    fleet.han[sp.meter] = p  # type: ignore[attr-defined]
+    return p
+
+
+def _han_programs(fleet: Fleet) -> None:
+    """Enroll each HAN premises: every one in the utility's direct load control; DER premises in its DER
+    program, the ancillary-services program and (with storage or a vehicle) an aggregator's contract;
+    RTP for DER and TOU customers, CPP for CPP-tariff and DER customers. The ESI learns who runs each.
+    A premises with an aggregator contract has its own gateway on broadband: the aggregator reaches it on
+    AMI-21, the LMS/DRMS on AMI-27 (the seed's non-AMI paths); the others are reached through the head end."""
+    u = fleet.utility
+    lms, agg = fleet.lms, fleet.aggregator
+    accounts = u.store.accounts
+    esi_of = {r.meter: r.han_gateway for r in fleet.headend.records.values()}
+    for meter, p in fleet.han.items():
+        esi_name = esi_of[meter]
+        esi = u.actor(esi_name)
+        tariff = accounts.account(fleet.account_of[meter]).tariff
+        joined: dict[str, str] = {}
+        storage = {a: d.rated_w for a, d in p.der.items() if d.kind == "storage"}
+        p.broadband_esi = bool(storage or p.ev)  # the customer's own gateway, for its aggregator contract
+        direct = p.broadband_esi
+        lms.enroll(
+            "dlc-residential", "dlc", esi_name, [*p.appliances, *([p.ev.address] if p.ev else [])], direct=direct
+        )
+        joined["dlc-residential"] = lms.name
+        if p.der or p.ev:
+            lms.enroll("der-utility", "der", esi_name, [*p.der, *([p.ev.address] if p.ev else [])], direct=direct)
+            joined["der-utility"] = lms.name
+        if p.der:
+            lms.enroll("AS", "as", esi_name, list(p.der))
+            joined["AS"] = lms.name
+        if p.der or tariff == "residential-tou":
+            lms.enroll("RTP", "rtp", esi_name, [])
+            joined["RTP"] = lms.name
+        if p.der or tariff == "residential-cpp":
+            lms.enroll("CPP", "cpp", esi_name, [])
+            joined["CPP"] = lms.name
+        if storage or p.ev:
+            agg.enroll(
+                esi_name, storage=storage, ev=p.ev.address if p.ev else None, ev_max_w=p.ev.max_charge_w if p.ev else 0
+            )
+            if storage:
+                joined[agg.der_context] = agg.name
+            if p.ev:
+                joined[agg.pev_context] = agg.name
+        esi.enrollments = joined  # type: ignore[attr-defined]
+    offered = sum(sum(r.storage.values()) for r in agg.resources.values())
+    if offered:
+        u.actor("energy-market-clearinghouse").offer(agg.name, offered)  # type: ignore[attr-defined]
+    # a DLC broadcast or a scram reaches every enrolled gateway at once: the head end's rate threshold for
+    # HAN controls is sized to the number of gateways (a burst above it is still held for a second operator)
+    guard = fleet.headend.endpoint.guard
+    if guard is not None:
+        gateways = max(1, len(fleet.han))
+        for noun in _HAN_LIMITS:
+            guard.thresholds[noun] = RateThreshold(burst=max(10, 2 * gateways), total=max(50, 24 * gateways))
