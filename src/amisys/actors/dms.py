@@ -122,7 +122,8 @@ class Dms(DmsPlanning):
         self.tags: dict[str, TagOut] = {}
         self.hazards: list[tuple[str, cim.PowerSystemMeasurement]] = []
         self.protection: list[ProtectionAction] = []
-        self.ratings: dict[str, rating.Rating] = {}
+        self._ratings: dict[str, rating.Rating] = {}
+        self._ratings_stale = False
         self.da_controls: list[tuple[str, cim.DAControl]] = []
         self.load_control_responses: list[han.LoadControlResponse] = []
         self._uncommanded: deque[tuple[int, str]] = deque()
@@ -217,7 +218,7 @@ class Dms(DmsPlanning):
         elif process == "4.1.5":
             await self.check_tag_outs(message)
         elif process == "4.1.7":
-            self.rate()
+            self._ratings_stale = True  # rated when asked: a report cycle brings one report per meter
 
     # -- 4.1.2 meters as sensors -------------------------------------------------------------------------
 
@@ -511,6 +512,26 @@ class Dms(DmsPlanning):
         )
         return tag
 
+    async def release_tag_out(self, section: str, process: str = "4.1.5") -> None:
+        """The crew is done: close the devices that bounded the section; the model follows."""
+        tag = self.tags.pop(section, None)
+        if tag is None:
+            raise LookupError(f"{section} is not tagged out")
+        self.model.restore(section)
+        controls = [
+            cim.DAControl(device=d, command="close", reason=f"{section} released by {tag.crew}") for d in tag.devices
+        ]
+        await self.send(
+            self.headend,
+            process=process,
+            flow=self.flow_for(process, self.headend, "DAControls", "reply"),
+            noun="DAControls",
+            payload=cim.DAControls(controls=controls),
+            direction="reply",
+            authority=tag.record,
+            operator=tag.crew,
+        )
+
     def _tag_of(self, source: str) -> TagOut | None:
         return next((t for t in self.tags.values() if source in t.devices or source in t.meters), None)
 
@@ -576,8 +597,15 @@ class Dms(DmsPlanning):
         service = {t.id for t in topo.transformers}
         out = {t: rating.transformer(t, pct, ambient) for t, pct in snap.transformer_loading.items() if t in service}
         out |= {ln: rating.line(ln, pct, ambient, hour) for ln, pct in snap.line_loading.items()}
-        self.ratings = out
+        self._ratings, self._ratings_stale = out, False
         return out
+
+    @property
+    def ratings(self) -> dict[str, rating.Rating]:
+        """The dynamic ratings from the latest metered demand (recomputed if reports came in since)."""
+        if self._ratings_stale:
+            self.rate()
+        return self._ratings
 
     # -- DER and PEV management on an aggregator's behalf (4.3.1, 4.3.2) --------------------------
 

@@ -131,9 +131,28 @@ class Mdms(Actor):
             return
         while self._next_read_ns <= now:
             self._next_read_ns += DAY_NS
-        meters = self.store.accounts.installed_meters(now)
-        if meters:
-            await self.read(meters, process="3.1.1")
+        by_process: dict[str, list[str]] = {}
+        for meter in self.store.accounts.installed_meters(now):
+            by_process.setdefault(self._read_process(meter, now), []).append(meter)
+        for process, meters in sorted(by_process.items()):
+            await self.read(meters, process=process)
+
+    def _read_process(self, meter: str, now: int) -> str:
+        """The business process a scheduled read of ``meter`` serves, from the account on it: net metering
+        and feed-in (3.1.3), a customer-selected billing cycle (3.1.4), TOU pricing (5.3.1), else 3.1.1."""
+        accounts = self.store.accounts
+        sp = accounts.service_point_of(meter, now)
+        occupant = accounts.occupant_at(sp, now) if sp else None
+        if occupant is None:
+            return "3.1.1"
+        account = accounts.account(occupant)
+        if account.tariff in ("net-metering-tou", "feed-in"):
+            return "3.1.3"
+        if account.billing_cycle_day is not None:
+            return "3.1.4"
+        if account.tariff == "residential-tou":
+            return "5.3.1"
+        return "3.1.1"
 
     def _read_from(self, meter: str, now: int) -> int:
         if meter in self._last_read:

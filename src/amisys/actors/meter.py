@@ -114,7 +114,7 @@ class MeterActor(Actor):
 
     @property
     def energized(self) -> bool:
-        return self.device.status().energized
+        return self.device.energized
 
     # -- time ------------------------------------------------------------------------
 

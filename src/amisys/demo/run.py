@@ -38,10 +38,15 @@ DAY = 86_400
 START = dt.datetime(2026, 1, 28, 5, 0, tzinfo=dt.UTC)
 """Local midnight (America/New_York) a few days before the utility's 1 February cycle end."""
 METERS_PER_TRANSFORMER = 8
+HAN_STEP_S = 300.0
+"""The week's HAN devices are simulated in five-minute steps (minute steps for a single process run)."""
 READ_HOUR = 2
 """Local hour at which the MDMS's daily read schedule fires."""
-AFTER_CYCLE_END = frozenset({"3.1.3", "3.1.4"})
-"""Processes whose trigger is a billing cycle closing: planned after the utility's cycle end."""
+AFTER_CYCLE_END = frozenset({"3.1.4"})
+"""Processes whose trigger is a billing cycle closing: planned the day after the utility's cycle end."""
+BY_SCHEDULE = frozenset({"3.1.1", "3.1.3", "5.3.1"})
+"""Processes the MDMS's own daily read schedule carries out (3.1.3 and 5.3.1 for the meters whose tariff
+calls for them): the week needs no trigger for them."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class DemoConfig:
     feeders: int = 2
     out: Path | None = None
     """Where the store (SQLite) and the audit log go; None keeps them in memory."""
+    han_share: float = 0.1
+    """Premises with HAN devices (smart thermostat, water heater, EV charger, storage) in DR programs."""
 
     def __post_init__(self) -> None:
         if self.meters < 16 * self.feeders:
@@ -149,19 +156,22 @@ class Demo:
             clock=clock,
             store=store,
             audit_path=audit,
+            han_share=c.han_share,
+            han_step_s=HAN_STEP_S,
         )
 
     # -- choosing where things happen --------------------------------------------------------
 
     def meter(self, where: str = "any") -> str:
-        """A meter not yet used by another happening, fitting ``where``, picked by the seed."""
+        """A meter fitting ``where`` picked by the seed, one no other happening has used while there is one."""
         names = sorted(self.fleet.meters)
-        for _ in range(len(names)):
-            name = self.rng.choice(names)
-            if name not in self._used and fits(self.fleet, name, where):
-                self._used.add(name)
-                return name
-        raise LookupError(f"no unused meter fits {where!r}")
+        self.rng.shuffle(names)
+        fitting = [n for n in names if fits(self.fleet, n, where)]
+        if not fitting:
+            raise LookupError(f"no meter of this utility fits {where!r}")
+        chosen = next((n for n in fitting if n not in self._used), fitting[0])
+        self._used.add(chosen)
+        return chosen
 
     # -- the plan ----------------------------------------------------------------------------
 
@@ -172,11 +182,12 @@ class Demo:
         start = f.utility.clock.now_ns()
         at = lambda day, hour: start + int((day * 24 + hour) * HOUR * NS)  # noqa: E731
         cycle_end = int(self.cycle_end().timestamp()) * NS
-        processes = [p for pid, p in sorted(registry().items(), key=lambda kv: _key(kv[0])) if pid != "3.1.1"]
+        processes = [p for pid, p in sorted(registry().items(), key=lambda kv: _key(kv[0])) if pid not in BY_SCHEDULE]
         billing = [p for p in processes if p.id in AFTER_CYCLE_END]
         others = [p for p in processes if p.id not in AFTER_CYCLE_END]
         plan = _spread(others, at(1, 6), at(c.days - 1, 20), self._trigger)
-        plan += _spread(billing, max(cycle_end + 4 * HOUR * NS, at(1, 6)), at(c.days - 1, 22), self._trigger)
+        # a customer who picks a cycle day picks one other than the utility's (whose close is just billed)
+        plan += _spread(billing, max(cycle_end + 28 * HOUR * NS, at(1, 6)), at(c.days - 1, 22), self._trigger)
         feeder = f.topology.feeders[-1].id
         transformer = self.rng.choice([t.id for t in f.topology.transformers])
         calendar: list[tuple[float, float, str, Callable[[], Awaitable[Any]]]] = [
@@ -226,6 +237,8 @@ class Demo:
                 options["area"] = {m for tx in txs for m in self.fleet.topology.meters_of_transformer(tx)}
             await spec.trigger(self.fleet, options)
             await self._approve_held(f"emergency {spec.id}")
+            if spec.ends is not None:
+                await spec.ends(self.fleet, options)
 
         return fire
 
@@ -287,13 +300,12 @@ class Demo:
         f.mdms.schedule_daily_read(READ_HOUR)
         start = self._start = u.clock.now_ns()
         end = start + self.config.days * DAY * NS
+        running: list[asyncio.Task[None]] = []
         for happening in self.plan():
-            await self._until(happening.at_ns)
-            self.progress((u.clock.now_ns() - start) // NS, f"{happening.kind}: {happening.name}")
-            self.timeline.append((u.clock.now_ns(), happening.kind, happening.name))
-            await happening.act()
-            await u.settle()
+            f.at(happening.at_ns, f"{happening.kind}: {happening.name}", self._starter(happening, running))
         await self._until(end + int((READ_HOUR + 1) * HOUR * NS))
+        await asyncio.gather(*running)  # a process still going at the week's end finishes (and moves the clock)
+        await u.settle()
         for attack in self.attacks:
             attacks.judge_detection(f, attack)
         self._judge_completeness(after=False)
@@ -317,6 +329,19 @@ class Demo:
         )
         await u.bus.aclose()
         return result
+
+    def _starter(self, happening: Happening, running: list[asyncio.Task[None]]) -> Callable[[], Awaitable[None]]:
+        """At its hour a process starts and runs alongside the week (its trigger may let hours pass)."""
+
+        async def start() -> None:
+            now = self.fleet.utility.clock.now_ns()
+            self.timeline.append((now, happening.kind, happening.name))
+            self.progress((now - self._start) // NS, f"{happening.kind}: {happening.name}")
+            task = asyncio.get_running_loop().create_task(happening.act(), name=happening.name)
+            self.fleet.participants.add(task)
+            running.append(task)
+
+        return start
 
     async def _until(self, at_ns: int) -> None:
         """Let simulated time pass to ``at_ns`` an hour at a time."""

@@ -102,6 +102,8 @@ class HanDevice:
     """One addressable HAN device: power history, the control it follows, its DRLC response."""
 
     category: han.DeviceCategory
+    step_s: float = STEP_S
+    """Simulation step; a large fleet may take coarser steps (thermal models stay stable at minutes)."""
 
     def __init__(self, address: str, start_ns: int, prefs: Preferences | None = None) -> None:
         self.address = address
@@ -139,7 +141,7 @@ class HanDevice:
 
     def advance(self, to_ns: int) -> None:
         while self.t_ns < to_ns:
-            dt = min(STEP_S, (to_ns - self.t_ns) / NS)
+            dt = min(self.step_s, (to_ns - self.t_ns) / NS)
             control = self.control if self.control and self.control.active(self.t_ns) else None
             w = self.step(self.t_ns, dt, control)
             if w != self._power[-1]:
@@ -395,7 +397,7 @@ class ElectricVehicle(HanDevice):
         hours = (self.departure_ns(ts_ns) - ts_ns) / NS / HOUR_S
         if need <= 0:
             return 0.0
-        return self.max_charge_w if hours <= STEP_S / HOUR_S else min(self.max_charge_w, need / hours)
+        return self.max_charge_w if hours <= self.step_s / HOUR_S else min(self.max_charge_w, need / hours)
 
     def step(self, ts_ns: int, dt_s: float, control: Control | None) -> float:
         plugged = self._plugged(ts_ns)

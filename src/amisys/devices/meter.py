@@ -767,6 +767,11 @@ class Meter:
         """How many intervals the profile keeps."""
         return self._profile.capacity
 
+    @property
+    def energized(self) -> bool:
+        """Whether the meter has power now (what `status` reports, without building it)."""
+        return self._live
+
     def status(self) -> MeterStatus:
         lim = self._limits
         return MeterStatus(

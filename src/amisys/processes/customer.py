@@ -29,7 +29,11 @@ def _customer(fleet: Fleet, options: dict[str, Any]) -> tuple[str, str, str]:
 # -- 5.1 customer services ------------------------------------------------------------------------
 
 
-@process("5.1.1", "Customer energy usage information: a customer lets a third party see usage, later revokes it")
+@process(
+    "5.1.1",
+    "Customer energy usage information: a customer lets a third party see usage, later revokes it",
+    where="postpaid",
+)
 async def usage_to_third_party(fleet: Fleet, options: dict[str, Any]) -> None:
     await collect(fleet)
     meter, account, customer = _customer(fleet, options)
@@ -63,14 +67,18 @@ async def usage_to_third_party(fleet: Fleet, options: dict[str, Any]) -> None:
         await fleet.utility.settle()
 
 
-@process("5.1.2", "Power-related problem assessment: a customer calls about flickering lights")
+@process("5.1.2", "Power-related problem assessment: a customer calls about flickering lights", where="postpaid")
 async def problem_assessment(fleet: Fleet, options: dict[str, Any]) -> None:
     _, account, _ = _customer(fleet, options)
     await fleet.cis.assess_power_problem(account)
     await fleet.utility.settle()
 
 
-@process("5.1.3", "Billing dispute: a customer calls about a high bill; the CSR reads the meter on the phone")
+@process(
+    "5.1.3",
+    "Billing dispute: a customer calls about a high bill; the CSR reads the meter on the phone",
+    where="postpaid",
+)
 async def billing_dispute(fleet: Fleet, options: dict[str, Any]) -> None:
     await collect(fleet)
     _, account, _ = _customer(fleet, options)
@@ -78,7 +86,7 @@ async def billing_dispute(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.utility.settle()
 
 
-@process("5.1.4", "Energy usage display: the customer looks at the in-home display")
+@process("5.1.4", "Energy usage display: the customer looks at the in-home display", where="postpaid")
 async def usage_display(fleet: Fleet, options: dict[str, Any]) -> None:
     meter, _, _ = _customer(fleet, options)
     await fleet.meters[meter].show("5.1.4")
@@ -93,11 +101,18 @@ async def _study(fleet: Fleet, pid: str, by: str, *, tariff: str | None = None, 
     await collect(fleet)
     start, end = window(fleet)
     accounts = fleet.utility.store.accounts
+    now = fleet.utility.clock.now_ns()
+
+    def occupant(meter: str) -> Any:
+        """The account at the meter's premises now (None if vacant)."""
+        sp = accounts.service_point_of(meter, now)
+        account = accounts.occupant_at(sp, now) if sp else None
+        return accounts.account(account) if account else None
+
     meters = [
         m
         for m in fleet.meters
-        if not accounts.account(fleet.account_of[m]).prepayment
-        and (tariff is None or accounts.account(fleet.account_of[m]).tariff == tariff)
+        if (a := occupant(m)) is not None and not a.prepayment and (tariff is None or a.tariff == tariff)
     ]
     if not meters:
         raise LookupError(f"no customers for the {pid} study" + (f" on {tariff}" if tariff else ""))

@@ -143,17 +143,19 @@ async def commission(fleet: Fleet, p: Premises, devices: list[Any] | None = None
 # -- enrollment -------------------------------------------------------------------------------------------
 
 
-@process("DR-01", "Enroll customer: the CIS makes a customer a DR participant with the LMS/DRMS")
+@process("DR-01", "Enroll customer: the CIS makes a customer a DR participant with the LMS/DRMS", where="postpaid")
 async def enroll_customer(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.cis.enroll_customer(premises(fleet, options).account)
 
 
-@process("DR-02", "Enroll in program: the CIS enrolls the customer in a DR program")
+@process("DR-02", "Enroll in program: the CIS enrolls the customer in a DR program", where="postpaid")
 async def enroll_program(fleet: Fleet, options: dict[str, Any]) -> None:
     await fleet.cis.enroll_in_program(premises(fleet, options).account, options.get("program", "CPP"))
 
 
-@process("DR-03", "Enroll device: the LMS/DRMS enrolls a commissioned HAN device in a program via its ESI")
+@process(
+    "DR-03", "Enroll device: the LMS/DRMS enrolls a commissioned HAN device in a program via its ESI", where="postpaid"
+)
 async def enroll_device(fleet: Fleet, options: dict[str, Any]) -> None:
     p = premises(fleet, options)
     await commission(fleet, p, [p.appliance])
@@ -163,7 +165,9 @@ async def enroll_device(fleet: Fleet, options: dict[str, Any]) -> None:
     )
 
 
-@process("DR-10", "Third-party enrollment: a DR provider enrolls a consenting customer through the ESI")
+@process(
+    "DR-10", "Third-party enrollment: a DR provider enrolls a consenting customer through the ESI", where="postpaid"
+)
 async def third_party_enroll(fleet: Fleet, options: dict[str, Any]) -> None:
     u = fleet.utility
     p = premises(fleet, options)
@@ -174,13 +178,15 @@ async def third_party_enroll(fleet: Fleet, options: dict[str, Any]) -> None:
     await provider.enroll(p.esi.name, p.account, options.get("program", "CPP"))  # type: ignore[attr-defined]
 
 
-@process("DR-11", "Customer self-enrollment: the customer enrolls through the portal (AMI-30)")
+@process("DR-11", "Customer self-enrollment: the customer enrolls through the portal (AMI-30)", where="postpaid")
 async def self_enroll(fleet: Fleet, options: dict[str, Any]) -> None:
     p = premises(fleet, options)
     await fleet.customers[p.account].self_enroll(p.account, options.get("program", "TOU"))
 
 
-@process("DR-13", "Enroll building network: a C&I building EMS enrolls its Modbus points mapped to 2030.5")
+@process(
+    "DR-13", "Enroll building network: a C&I building EMS enrolls its Modbus points mapped to 2030.5", where="postpaid"
+)
 async def enroll_building(fleet: Fleet, options: dict[str, Any]) -> None:
     p = premises(fleet, options)
     points = options.get("points") or BUILDING_POINTS
@@ -211,7 +217,11 @@ BUILDING_POINTS = [
 # -- in-home DG ---------------------------------------------------------------------------------------------
 
 
-@process("DR-12", "Manage in-home DG: the EMS enrolls a micro-CHP and runs it heat-led within its export limit")
+@process(
+    "DR-12",
+    "Manage in-home DG: the EMS enrolls a micro-CHP and runs it heat-led within its export limit",
+    where="postpaid",
+)
 async def manage_dg(fleet: Fleet, options: dict[str, Any]) -> None:
     u = fleet.utility
     p = premises(fleet, options)
@@ -230,34 +240,38 @@ async def manage_dg(fleet: Fleet, options: dict[str, Any]) -> None:
 # -- HAN device lifecycle -----------------------------------------------------------------------------------
 
 
-@process("DR-08", "Commission HAN device: install codes registered with the ESI, each device joins its HAN")
+@process(
+    "DR-08", "Commission HAN device: install codes registered with the ESI, each device joins its HAN", where="postpaid"
+)
 async def commission_devices(fleet: Fleet, options: dict[str, Any]) -> None:
     p = premises(fleet, options)
     await commission(fleet, p)
 
 
-@process("DR-09", "HAN attachment verification: the ESI asks its devices which HAN they are on")
+@process("DR-09", "HAN attachment verification: the ESI asks its devices which HAN they are on", where="postpaid")
 async def attachment(fleet: Fleet, options: dict[str, Any]) -> None:
     p = premises(fleet, options)
     await commission(fleet, p)
     await _lms(fleet).check_han(p.esi.name, "attachment", process="DR-09")
 
 
-@process("DR-16", "Validate device: identity, model, firmware and attachment of each HAN device")
+@process("DR-16", "Validate device: identity, model, firmware and attachment of each HAN device", where="postpaid")
 async def validate(fleet: Fleet, options: dict[str, Any]) -> None:
     p = premises(fleet, options)
     await commission(fleet, p)
     await _lms(fleet).check_han(p.esi.name, "validate", process="DR-16")
 
 
-@process("DR-17", "Test operational status: each HAN device runs its self-test")
+@process("DR-17", "Test operational status: each HAN device runs its self-test", where="postpaid")
 async def operational(fleet: Fleet, options: dict[str, Any]) -> None:
     p = premises(fleet, options)
     await commission(fleet, p)
     await _lms(fleet).check_han(p.esi.name, "operational", process="DR-17")
 
 
-@process("DR-04", "Update firmware: a signed image per device model, checked by each device (A/B slots)")
+@process(
+    "DR-04", "Update firmware: a signed image per device model, checked by each device (A/B slots)", where="postpaid"
+)
 async def update_firmware(fleet: Fleet, options: dict[str, Any]) -> None:
     p = premises(fleet, options)
     await commission(fleet, p)
@@ -270,14 +284,14 @@ async def update_firmware(fleet: Fleet, options: dict[str, Any]) -> None:
         await _lms(fleet).update_firmware(p.esi.name, update)
 
 
-@process("DR-15", "Update security keys: the ESI's key is replaced, then it rolls its devices' keys")
+@process("DR-15", "Update security keys: the ESI's key is replaced, then it rolls its devices' keys", where="postpaid")
 async def update_keys(fleet: Fleet, options: dict[str, Any]) -> None:
     p = premises(fleet, options)
     await commission(fleet, p)
     await _lms(fleet).update_keys(p.esi.name)
 
 
-@process("DR-14", "Decommission device: the device leaves its HAN and its identity is revoked")
+@process("DR-14", "Decommission device: the device leaves its HAN and its identity is revoked", where="postpaid")
 async def decommission(fleet: Fleet, options: dict[str, Any]) -> None:
     p = premises(fleet, options)
     await commission(fleet, p)

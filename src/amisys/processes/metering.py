@@ -314,7 +314,7 @@ async def _restoration(fleet: Fleet, pid: str, planned: bool) -> None:
         fleet.oms.correlator.schedule_outage([tx], now, now + HOUR * NS, "planned work")
     meters = _outage(fleet, tx, now, now + HOUR * NS)
     stuck = meters[0]
-    fleet.meters[stuck].site.outage.append((now, now + 10 * DAY * NS))  # a blown service drop
+    fleet.meters[stuck].site.outage.append((now, now + DAY * NS))  # a blown service drop, fixed the next day
     await advance(fleet, 2 * HOUR)
     await fleet.utility.actor("field-crew-tool").ask_restoration(meters, process=pid)  # type: ignore[attr-defined]
     await fleet.utility.settle()

@@ -29,16 +29,21 @@ class ProcessDef:
     trigger: Trigger
     where: str | None = None
     """The premises the trigger needs when it is given a ``meter`` option (see metering.fits)."""
+    ends: Trigger | None = None
+    """What ends the process's situation in a utility that goes on (the cold snap passes, the crew
+    releases the section, the study's reporting stops); a single run leaves it in place to inspect."""
 
 
 REGISTRY: dict[str, ProcessDef] = {}
 
 
-def process(pid: str, summary: str, *, where: str | None = None) -> Callable[[Trigger], Trigger]:
+def process(
+    pid: str, summary: str, *, where: str | None = None, ends: Trigger | None = None
+) -> Callable[[Trigger], Trigger]:
     """Register how process ``pid`` is triggered; ``where`` names the premises it runs at, if any."""
 
     def add(fn: Trigger) -> Trigger:
-        REGISTRY[pid] = ProcessDef(pid, summary, fn, where)
+        REGISTRY[pid] = ProcessDef(pid, summary, fn, where, ends)
         return fn
 
     return add

@@ -8,6 +8,7 @@ office systems share one store and tariff book. Time advances with :func:`advanc
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import random
@@ -68,6 +69,16 @@ class Fleet:
     street_lights: dict[str, StreetLightActor] = field(default_factory=dict)
     calendar: list[tuple[int, int, str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
     """Happenings at set simulated times (a fault, a repair), run by `advance` when their time comes."""
+
+    waiting: list[int] = field(default_factory=list)
+    """When each coroutine waiting in `advance` wants to resume (a heap)."""
+    participants: set[asyncio.Task[None]] = field(default_factory=set)
+    """Coroutines living through simulated time alongside each other (a week's processes); see `_barrier`."""
+    parked: set[asyncio.Task[None]] = field(default_factory=set)
+    step_sizes: list[int] = field(default_factory=list)
+    """The step each waiter asked for: the clock moves in the finest (a blink needs minute steps)."""
+    stepping: bool = False
+    stepped: asyncio.Event = field(default_factory=asyncio.Event)
 
     def at(self, at_ns: int, name: str, happen: Callable[[], Awaitable[None]]) -> None:
         """Make ``happen`` run once simulated time reaches ``at_ns``; it must not advance time itself."""
@@ -133,7 +144,14 @@ def build(
     topology: Topology | None = None,
     store: Store | None = None,
     audit_path: Path | None = None,
+    han_share: float = 1.0,
+    han_step_s: float | None = None,
 ) -> Fleet:
+    """A utility on ``topology`` (or a generated one). About ``han_share`` of the eligible premises (three
+    times as many of those with PV or an EV) have HAN devices: a large simulated utility keeps it small,
+    as each device is simulated minute by minute, or every ``han_step_s``."""
+    if not 0.0 <= han_share <= 1.0:
+        raise ValueError(f"han_share must be between 0 and 1, not {han_share}")
     topology = topology or generate(
         feeders=feeders,
         transformers_per_feeder=transformers_per_feeder,
@@ -198,7 +216,13 @@ def build(
         site = Site(load_w=load, der_w=pv(seed * 7919 + k) if sp.has_pv else (lambda _t: 0.0))
         display = u.add(CustomerEms(f"customer-ems:{number}", u))
         esi = u.add(EsiGateway(f"esi-han-gateway:{number}", u), guard=True)  # a passage point for HAN controls
-        premises = _add_han(fleet, sp, number, start, seed * 7_919 + k, display, esi)
+        # DER owners (PV, EV) join DR programs three times as often as other customers
+        chance = min(1.0, han_share * (3.0 if sp.has_pv or sp.has_ev else 1.0))
+        han_here = han_share >= 1.0 or random.Random(seed * 31 + k).random() < chance
+        premises = _add_han(fleet, sp, number, start, seed * 7_919 + k, display, esi) if han_here else None
+        if premises is not None and han_step_s is not None:
+            for han_device in premises.devices:
+                han_device.step_s = han_step_s
         if premises is not None:  # the meter measures what the HAN devices draw and feed in
             site.load_w = (lambda h, p: lambda t: h(t) + p.load_w(t) + p.ev_charge_w(t))(house, premises)
             site.der_w = premises.generation_w
@@ -272,33 +296,81 @@ def _enroll(fleet: Fleet, sp: object, number: str, rng: random.Random, start: in
 
 
 async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
-    """Let simulated time pass: premises consume, devices report, scheduled orders run."""
+    """Let simulated time pass: premises consume, devices report, scheduled orders run.
+
+    Several coroutines may wait on the clock at once (in a simulated week many situations overlap):
+    one of them moves it, in the finest step any of them asked for and never past the earliest time
+    anyone waits for; the others wake when a step is done and carry on when their time has come.
+    """
     u = fleet.utility
     end = u.clock.now_ns() + int(seconds * NS)
-    while u.clock.now_ns() < end:
+    heapq.heappush(fleet.waiting, end)
+    fleet.step_sizes.append(step_s)
+    try:
+        while u.clock.now_ns() < end:
+            if fleet.stepping:
+                me = asyncio.current_task()
+                fleet.parked.add(me)  # type: ignore[arg-type]
+                try:
+                    await fleet.stepped.wait()
+                finally:
+                    fleet.parked.discard(me)  # type: ignore[arg-type]
+                continue
+            fleet.stepping = True
+            try:
+                now = u.clock.now_ns()
+                await _step(fleet, min(w for w in fleet.waiting if w > now), min(fleet.step_sizes))
+            finally:
+                fleet.stepping = False
+                done, fleet.stepped = fleet.stepped, asyncio.Event()
+                done.set()
+            await asyncio.sleep(0)  # those whose time has come carry on before the clock moves again
+    finally:
+        fleet.waiting.remove(end)
+        heapq.heapify(fleet.waiting)
+        fleet.step_sizes.remove(step_s)
+
+
+async def _step(fleet: Fleet, until: int, step_s: int) -> None:
+    u = fleet.utility
+    await u.settle()
+    await _barrier(fleet)
+    now = u.clock.now_ns()
+    stop = min(max(until, now + 1), now + step_s * NS)
+    if fleet.calendar:  # a step ends where a calendar happening is due, so it strikes on time
+        stop = min(stop, max(fleet.calendar[0][0], now + 1))
+    u.clock.set(stop)
+    now = u.clock.now_ns()
+    for premises in fleet.han.values():  # HAN devices first: the grid and the meters see their state now
+        premises.advance(now)
+    if fleet.grid is not None:
+        fleet.grid.step(now)
+    for meter in fleet.meters.values():
+        await meter.advance(now)
+    for light in fleet.street_lights.values():
+        await light.advance(now)
+    for da in fleet.da_devices.values():
+        await da.advance(now)
+    await fleet.headend.tick()
+    await fleet.mdms.tick()
+    await u.settle()
+    while fleet.calendar and fleet.calendar[0][0] <= now:
+        _, _, _, happen = heapq.heappop(fleet.calendar)
+        await happen()
         await u.settle()
-        stop = min(end, u.clock.now_ns() + step_s * NS)
-        if fleet.calendar:  # a step ends where a calendar happening is due, so it strikes on time
-            stop = min(stop, max(fleet.calendar[0][0], u.clock.now_ns() + 1))
-        u.clock.set(stop)
-        now = u.clock.now_ns()
-        for premises in fleet.han.values():  # HAN devices first: the grid and the meters see their state now
-            premises.advance(now)
-        if fleet.grid is not None:
-            fleet.grid.step(now)
-        for meter in fleet.meters.values():
-            await meter.advance(now)
-        for light in fleet.street_lights.values():
-            await light.advance(now)
-        for da in fleet.da_devices.values():
-            await da.advance(now)
-        await fleet.headend.tick()
-        await fleet.mdms.tick()
-        await u.settle()
-        while fleet.calendar and fleet.calendar[0][0] <= now:
-            _, _, _, happen = heapq.heappop(fleet.calendar)
-            await happen()
-            await u.settle()
+
+
+async def _barrier(fleet: Fleet) -> None:
+    """The clock moves only once every other participant waits for it (or is done): what each does at
+    a simulated instant happens at that instant, whatever the wall clock does, so a run can be repeated."""
+    me = asyncio.current_task()
+    while True:
+        busy = [t for t in fleet.participants if t is not me and not t.done() and t not in fleet.parked]
+        if not busy:
+            break
+        await asyncio.sleep(0)
+        await fleet.utility.settle()
+    fleet.participants = {t for t in fleet.participants if not t.done()}
 
 
 def with_grid(fleet: Fleet) -> Fleet:
