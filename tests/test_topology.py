@@ -29,7 +29,7 @@ def test_counts_ids_and_flags(topo: Topology) -> None:
     assert len(topo.transformers) == 40
     assert len(topo.service_points) == topo.customers_total == 320
     assert len(topo.street_lights) == 20
-    assert {d.kind for d in topo.da_devices} == {"breaker", "recloser", "capacitor"}
+    assert {d.kind for d in topo.da_devices} == {"breaker", "recloser", "capacitor", "regulator", "fault_indicator"}
     assert topo.transformers[2].id == "transformer:F1-T003"
     assert topo.service_points[122].id == "sp:000123"
     assert topo.service_points[122].meter == "meter:000123"

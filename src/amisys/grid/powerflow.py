@@ -58,6 +58,8 @@ class Section:
     kind: str
     bounds: tuple[str, ...]
     buses: tuple[str, ...]
+    trunk: tuple[str, ...] = ()
+    """The section's buses on the feeder trunk, substation side first (none for a lateral)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class _Model:
     transformers: dict[str, str] = field(default_factory=dict)  # id -> "Transformer.x"
     lines: dict[str, str] = field(default_factory=dict)  # id -> "Line.x"
     switches: dict[str, str] = field(default_factory=dict)  # id -> "Line.x" / "Capacitor.x"
+    sensors: dict[str, str] = field(default_factory=dict)  # fault indicator -> "Line.x" (its clamp-on point)
+    located: dict[str, str] = field(default_factory=dict)  # DA device -> section holding its load-side bus
     sections: dict[str, Section] = field(default_factory=dict)
     feeders: dict[str, str] = field(default_factory=dict)  # feeder -> head element
     substations: dict[str, str] = field(default_factory=dict)  # substation -> "Vsource.x"
@@ -150,6 +154,7 @@ class PowerFlow:
         self._islanded: list[str] = []  # PV service points cut off from every grid source
         self._topology_dirty = True
         self._taps: dict[str, int] = {}  # regulator -> tap position under supervisory control
+        self._faults: dict[str, str] = {}  # where a fault is applied -> its Fault element
         self._index()
 
     # -- construction -----------------------------------------------------------------------------------------
@@ -356,6 +361,8 @@ class PowerFlow:
             return m.feeders[element]
         if element in m.lines:
             return m.lines[element]
+        if element in m.sensors:
+            return m.sensors[element]
         if "." in element and self._ckt.SetActiveElement(element) >= 0:  # a raw OpenDSS name, "Line.671692"
             return element
         raise KeyError(f"unknown switchable element {element!r}")
@@ -606,6 +613,56 @@ class PowerFlow:
         self._taps[element] = position
         return position
 
+    # -- faults ---------------------------------------------------------------------------------------------------
+
+    def section_of(self, device: str) -> str:
+        """The section a DA device's load side is in (for a switching device: the section it feeds)."""
+        try:
+            return self._model.located[device]
+        except KeyError:
+            raise KeyError(f"no DA device {device!r} on a modelled trunk") from None
+
+    def fault_bus(self, at: str) -> str:
+        """Where `apply_fault` puts a fault: the middle trunk bus of a trunk section, or a line's far end."""
+        if at in self._model.sections:
+            trunk = self._model.sections[at].trunk
+            if not trunk:
+                raise ValueError(f"{at} has no trunk bus (a fault on a lateral: name one of its lines)")
+            return trunk[(len(trunk) - 1) // 2]
+        if at in self._model.lines:
+            self._ckt.SetActiveElement(self._model.lines[at])
+            return self._ckt.ActiveCktElement.BusNames[1].split(".")[0]
+        raise KeyError(f"unknown section or line {at!r}")
+
+    def apply_fault(self, at: str, *, ohms: float = 0.01) -> str:
+        """Short all phases to ground at ``at`` (a section or line id; see `fault_bus`) through ``ohms``: an
+        OpenDSS Fault element, in the model until `clear_fault`. Returns the faulted bus."""
+        if at in self._faults:
+            raise ValueError(f"a fault is already applied at {at}")
+        bus = self.fault_bus(at)
+        ck = self._ckt
+        ck.SetActiveBus(bus)
+        nodes = sorted(n for n in ck.ActiveBus.Nodes if n in (1, 2, 3))
+        name = f"fault_{len(self._faults) + 1}_{bus}"
+        self._dss.Text.Command = (
+            f"New Fault.{name} bus1={bus}.{'.'.join(map(str, nodes))} phases={len(nodes)} r={ohms} temporary=no"
+        )
+        self._faults[at] = name
+        self._n_pd = len(ck.PDElements.AllNames)
+        return bus
+
+    def clear_fault(self, at: str) -> None:
+        """The fault at ``at`` is repaired."""
+        name = self._faults.pop(at, None)
+        if name is None:
+            raise KeyError(f"no fault applied at {at!r}")
+        self._dss.Text.Command = f"Fault.{name}.enabled=no"
+        self._n_pd = len(self._ckt.PDElements.AllNames)
+
+    @property
+    def faults(self) -> list[str]:
+        return list(self._faults)
+
     @property
     def circuit(self) -> Any:
         """The underlying dss-python ICircuit, for read-only inspection."""
@@ -705,14 +762,15 @@ def _build_topology_model(
             laterals.setdefault(t.lateral, []).append(t)
         events: list[tuple[float, int, str, Any]] = []
         for d in topo.da_devices_of(fid):
-            order = 0 if d.kind in SWITCHING_KINDS or d.kind == "regulator" else 2
+            order = 0 if d.kind in SWITCHING_KINDS or d.kind in ("regulator", "fault_indicator") else 2
             events.append((d.trunk_m, order, d.kind, d))
         for n, txs in laterals.items():
             events.append((min(t.trunk_m for t in txs), 1, "lateral", n))
         events.append((max(feeder.length_m, max((e[0] for e in events), default=0.0)), 3, "end", None))
         events.sort(key=lambda e: (e[0], e[1], str(e[3] if e[2] == "lateral" else getattr(e[3], "id", ""))))
         pos, k = 0.0, 0
-        sections: list[dict[str, Any]] = [{"up": None, "down": None, "buses": []}]
+        located: dict[str, int] = {}  # DA device -> index of the section its load side is in
+        sections: list[dict[str, Any]] = [{"up": None, "down": None, "buses": [], "trunk": []}]
 
         def add_element(el: str) -> None:
             nonlocal head
@@ -730,6 +788,7 @@ def _build_topology_model(
                 add_element(f"Line.{name}")
                 cur, pos = nb, at
                 sections[-1]["buses"].append(cur)
+                sections[-1]["trunk"].append(cur)
             if kind in SWITCHING_KINDS:
                 name, nb = names(obj.id), bus_names(obj.id)
                 el = f"Line.{name}"
@@ -737,8 +796,18 @@ def _build_topology_model(
                 model.switches[obj.id] = el
                 add_element(el)
                 sections[-1]["down"] = el
-                sections.append({"up": el, "down": None, "buses": [nb]})
+                sections.append({"up": el, "down": None, "buses": [nb], "trunk": [nb]})
+                located[obj.id] = len(sections) - 1
                 cur = nb
+            elif kind == "fault_indicator":  # clamped on the conductor: a link that carries the trunk's current
+                name, nb = names(obj.id), bus_names(obj.id)
+                cmds.append(f"New Line.{name} phases=3 bus1={cur} bus2={nb} switch=yes")
+                model.sensors[obj.id] = f"Line.{name}"
+                add_element(f"Line.{name}")
+                cur = nb
+                sections[-1]["buses"].append(cur)
+                sections[-1]["trunk"].append(cur)
+                located[obj.id] = len(sections) - 1
             elif kind == "regulator":
                 nb = bus_names(obj.id)
                 kv_ln = feeder.kv / math.sqrt(3)
@@ -758,7 +827,10 @@ def _build_topology_model(
                     add_element(f"Transformer.{name}")
                 cur = nb
                 sections[-1]["buses"].append(cur)
+                sections[-1]["trunk"].append(cur)
+                located[obj.id] = len(sections) - 1
             elif kind == "capacitor":
+                located[obj.id] = len(sections) - 1
                 name = names(obj.id)
                 cmds.append(f"New Capacitor.{name} bus1={cur} phases=3 kvar={capacitor_kvar} kv={feeder.kv}")
                 model.switches[obj.id] = f"Capacitor.{name}"
@@ -791,7 +863,13 @@ def _build_topology_model(
         for i, s in enumerate(kept, 1):
             bounds = tuple(b for b in (s["up"] or head, s["down"]) if b)
             sid = f"{fid}/section-{i}"
-            model.sections[sid] = Section(id=sid, feeder=fid, kind="trunk", bounds=bounds, buses=tuple(s["buses"]))
+            model.sections[sid] = Section(
+                id=sid, feeder=fid, kind="trunk", bounds=bounds, buses=tuple(s["buses"]), trunk=tuple(s["trunk"])
+            )
+            s["id"] = sid
+        for device, ix in located.items():
+            if "id" in sections[ix]:
+                model.located[device] = sections[ix]["id"]
 
     bases = sorted({*kvs, secondary_kv * math.sqrt(3)}, reverse=True)
     cmds.append(f"Set VoltageBases=[{', '.join(f'{b:.6g}' for b in bases)}]")

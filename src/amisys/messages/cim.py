@@ -533,6 +533,10 @@ class PowerSystemMeasurement(Record, kw_only=True):
     reactive_power_var: Real | None = None
     frequency_hz: Annotated[float, Meta(ge=0, le=100)] | None = None
     live: bool | None = None
+    switch_open: bool | None = None
+    """Breaker, recloser or switch status (IEC 61970 Switch.open); unset for what has no switch."""
+    fault_detected: bool | None = None
+    """A fault indicator's latched target: fault current passed it since its last reset."""
 
 
 class PowerSystemMeasurements(Payload, kw_only=True, tag="PowerSystemMeasurements"):
