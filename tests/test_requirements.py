@@ -56,7 +56,10 @@ def test_interface_requirements_follow_the_high_water(req) -> None:
     ami8 = ids(req.for_interface("AMI-8"))
     assert "REQ-AMI-8-I-Low-schema-validation" in ami8
     assert not any("signature" in r or "encryption" in r for r in ami8)
-    assert req.for_interface("AMI-9") == []
+    assert req.for_interface("AMI-17") == []  # SCADA – DA field device: no table, no bridge
+    # AMI-9 carries no seed row; SCADA's telemetry bridge (RES-60) is rated as 4.1.1 r2 (I-High, A-Medium)
+    ami9 = ids(req.for_interface("AMI-9"))
+    assert "REQ-AMI-9-I-High-signature" in ami9 and not any("C-High" in r for r in ami9)
     # AMI-1 carries no seed row; its requirements come from the bridges of RES-31, RES-34, RES-36
     assert "REQ-AMI-1-I-High-signature" in ids(req.for_interface("AMI-1"))
 

@@ -15,7 +15,9 @@ network (the topology in OpenDSS, loaded with metered demand and generation), an
 - personnel safety (4.1.5): a tag-out opens the section's DA devices; a section reported live while
   tagged out is a hazard the crew is told of, and the customer DER in it are disconnected;
 - dynamic rating (4.1.7): transformer and line ratings for the present ambient and time of day, against the
-  loading the model computes from metered data.
+  loading the model computes from metered data;
+- fault location (4.1.1, the first step of FLISR): when a breaker or recloser reports itself open by its
+  protection, the chain of latched and unlatched fault indicators on its feeder places the fault in a section.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from amisys.actors.base import handles
 from amisys.actors.dms_planning import DmsPlanning
 from amisys.actors.relay import RelayBook
 from amisys.grid import rating
+from amisys.grid.fault_location import FaultLocation, InconsistentIndicators, locate
 from amisys.grid.powerflow import PowerFlow, Snapshot
 from amisys.grid.topology import Topology
 from amisys.messages import cim, han
@@ -131,6 +134,8 @@ class Dms(DmsPlanning):
         self._records = 0
         self._acted: dict[str, int] = {}
         self._relief: dict[str, tuple[int, str]] = {}  # asset -> (load control began, its emergency record)
+        self.fault_locations: dict[str, FaultLocation] = {}
+        """Feeder → where its present fault is, from the indicators (4.1.1)."""
 
     # -- 3.1.2: voltage at meters on request -------------------------------------------------------------
 
@@ -207,6 +212,7 @@ class Dms(DmsPlanning):
         assert isinstance(measured, cim.PowerSystemMeasurements)
         for m in measured.measurements:
             self.latest[m.source] = m
+        self.locate_faults(measured.measurements)
         process = message.header.process
         if process == "4.1.1":
             await self.volt_var(message)
@@ -591,3 +597,32 @@ class Dms(DmsPlanning):
             return
         if not await book.forward_answer(self, message):
             await super().relay(message)
+
+    # -- 4.1.1 fault location ------------------------------------------------------------------------------
+
+    def locate_faults(self, measurements: list[cim.PowerSystemMeasurement]) -> None:
+        """Re-locate the fault of each feeder these reports touch: a breaker or recloser reported open that the
+        DMS did not command open is a protection trip; the latest indicator reports say how far the fault
+        current went. A feeder whose tripped device is closed again has no fault to locate."""
+        topo = self._topology()
+        da = {d.id: d for d in topo.da_devices}
+        feeders = {da[m.source].feeder for m in measurements if m.source in da}
+        commanded = {c.device: c.command for _, c in self.da_controls}
+        for feeder in feeders:
+            devices = topo.da_devices_of(feeder)
+            tripped = [
+                d.id
+                for d in devices
+                if d.kind in ("breaker", "recloser")
+                and (m := self.latest.get(d.id)) is not None
+                and m.switch_open
+                and commanded.get(d.id) != "open"
+            ]
+            if not tripped:
+                self.fault_locations.pop(feeder, None)
+                continue
+            latched = {d.id for d in devices if (m := self.latest.get(d.id)) is not None and m.fault_detected}
+            try:
+                self.fault_locations[feeder] = locate(topo, tripped[-1], latched, self.model.section_of)
+            except InconsistentIndicators:
+                self.fault_locations.pop(feeder, None)  # wait for the indicators' next reports

@@ -60,6 +60,8 @@ class LiveGrid:
         self._pv = {sp.meter: sp.id for sp in topology.service_points if sp.has_pv}
         self._anti_islanding: dict[str, bool] = {}
         self.faults: list[FaultEvent] = []
+        self.locked_out: set[str] = set()
+        """Protective devices their relay opened to lockout (the 86 target), until they are closed again."""
 
     def step(self, now_ns: int) -> Snapshot:
         """Put every premises' demand and PV output at ``now_ns`` into the power flow and solve."""
@@ -98,6 +100,7 @@ class LiveGrid:
             self.pf.open_switch(device)
         elif command in ("close", "cap_on"):
             self.pf.close_switch(device)
+            self.locked_out.discard(device)
         elif command in ("raise_tap", "lower_tap"):
             self.pf.tap(device, 1 if command == "raise_tap" else -1)
         else:
@@ -121,6 +124,7 @@ class LiveGrid:
         tripped = max(picked_up, key=lambda d: (d.trunk_m, d.id)).id if picked_up else None
         if tripped is not None:
             self.pf.open_switch(tripped)
+            self.locked_out.add(tripped)
         self.snapshot = self.pf.solve()
         self._grid_fed = self.pf.grid_fed_meters()
         event = FaultEvent(seq=len(self.faults) + 1, at=at, bus=bus, currents=currents, tripped=tripped)
