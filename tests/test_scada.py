@@ -102,3 +102,18 @@ def test_a_feeder_trip_opens_a_confirmed_feeder_outage_that_absorbs_reports() ->
     assert o.affected == set(meters) and o.reported == {meters[0]} and c.pending() == {}
     assert c.last_gasp(meters[1], 3_000) is o and meters[1] in o.reported
     assert c.feeder_trip("feeder:F1", 4_000) is o  # a repeated trip report adds nothing
+
+
+def test_after_the_repair_the_feeder_outage_closes() -> None:
+    async def go() -> None:
+        result = await run("3.5.1", keep_running=True)
+        fleet = result.fleet
+        await advance(fleet, 3 * HOUR)  # the crew repairs the fault and closes the breaker two hours in
+        assert fleet.grid is not None and not fleet.grid.locked_out and not fleet.grid.pf.faults
+        assert fleet.scada is not None and fleet.scada.status[BREAKER] is False
+        (outage,) = [o for o in fleet.oms.correlator.outages() if o.level == "feeder"]
+        assert outage.state == "restored" and not outage.momentary
+        assert outage.duration_s == 2 * HOUR  # from the trip SCADA stamped to the meters' power-up
+        await fleet.utility.bus.aclose()
+
+    asyncio.run(go())

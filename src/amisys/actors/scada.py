@@ -4,8 +4,9 @@ SCADA scans every feeder-head breaker of the live grid (through the substation R
 status, feeder-head P, Q, voltage and current. It reports that telemetry to the DMS Applications over AMI-9 on
 its reporting period and at once when a breaker changes state (4.1.1, bridge RES-60). When a breaker's
 protection opens it to lockout (a fault on the feeder), SCADA notifies the OMS over AMI-41 (3.5.1, bridge
-RES-61), so the OMS has the feeder outage before the meters' last gasps come through the head end. A breaker
-opened by a control is not a lockout: SCADA reads the relay's lockout target, not just the breaker's status.
+RES-61), so the OMS has the feeder outage before the meters' last gasps come through the head end, stamped
+with the trip's time from the relay's sequence-of-events record. A breaker opened by a control is not a
+lockout: SCADA reads the relay's lockout target, not just the breaker's status.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Scada(Actor):
         self.status: dict[str, bool] = {}
         """Breaker → open, as of the last scan."""
         self.lockouts: list[tuple[str, int]] = []
-        """Lockouts reported to the OMS: breaker, time."""
+        """Lockouts reported to the OMS: breaker, time of the trip."""
         self._reported: set[str] = set()
         self._next = 0
 
@@ -99,12 +100,14 @@ class Scada(Actor):
             await self.send(self.dms, process=TELEMETRY, flow=flow, noun="PowerSystemMeasurements", payload=payload)
 
     async def _lockout(self, breaker: str, now_ns: int) -> None:
-        self.lockouts.append((breaker, now_ns))
+        trips = [f.ts_ns for f in self.grid.faults if f.tripped == breaker]
+        at = trips[-1] if trips else now_ns
+        self.lockouts.append((breaker, at))
         kind = EVENT_CODES["breaker_lockout"]
         event = cim.EndDeviceEvent(
             end_device=breaker,
             event_type=kind.code,
-            created_ns=now_ns,
+            created_ns=at,
             severity=kind.severity,
             reason="breaker_lockout",
             details={"feeder": self.breakers[breaker]},

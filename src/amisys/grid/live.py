@@ -36,6 +36,8 @@ class FaultEvent:
     bus: str
     currents: dict[str, float]
     tripped: str | None
+    ts_ns: int = 0
+    """When it struck (what a relay's sequence-of-events record stamps on the trip)."""
 
 
 @dataclass
@@ -60,11 +62,14 @@ class LiveGrid:
         self._pv = {sp.meter: sp.id for sp in topology.service_points if sp.has_pv}
         self._anti_islanding: dict[str, bool] = {}
         self.faults: list[FaultEvent] = []
+        self.now_ns = 0
+        """The instant of the last `step`."""
         self.locked_out: set[str] = set()
         """Protective devices their relay opened to lockout (the 86 target), until they are closed again."""
 
     def step(self, now_ns: int) -> Snapshot:
         """Put every premises' demand and PV output at ``now_ns`` into the power flow and solve."""
+        self.now_ns = now_ns
         loads, der = {}, {}
         for meter, p in self.premises.items():
             sp = self.topology.service_point_of(meter).id
@@ -108,9 +113,10 @@ class LiveGrid:
         self.snapshot = self.pf.solve()
         self._grid_fed = self.pf.grid_fed_meters()
 
-    def apply_fault(self, at: str, *, ohms: float = 0.01) -> FaultEvent:
-        """A permanent fault at ``at`` (a section or line of the power flow): solve with it, keep the current each
-        DA device saw, then let protection clear it (the tripped device stays open until operated)."""
+    def apply_fault(self, at: str, *, ohms: float = 0.01, ts_ns: int | None = None) -> FaultEvent:
+        """A permanent fault at ``at`` (a section or line of the power flow) at ``ts_ns`` (default: the last
+        step): solve with it, keep the current each DA device saw, then let protection clear it (the tripped
+        device stays open until operated)."""
         bus = self.pf.apply_fault(at, ohms=ohms)
         self.pf.solve()
         currents = {
@@ -127,7 +133,14 @@ class LiveGrid:
             self.locked_out.add(tripped)
         self.snapshot = self.pf.solve()
         self._grid_fed = self.pf.grid_fed_meters()
-        event = FaultEvent(seq=len(self.faults) + 1, at=at, bus=bus, currents=currents, tripped=tripped)
+        event = FaultEvent(
+            seq=len(self.faults) + 1,
+            at=at,
+            bus=bus,
+            currents=currents,
+            tripped=tripped,
+            ts_ns=self.now_ns if ts_ns is None else ts_ns,
+        )
         self.faults.append(event)
         return event
 

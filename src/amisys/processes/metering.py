@@ -285,9 +285,9 @@ def _outage(fleet: Fleet, transformer: str, start_ns: int, end_ns: int) -> list[
 @process("3.5.1", "Outage detection: a fault locks out a feeder breaker (SCADA tells the OMS); last gasps follow")
 async def outage(fleet: Fleet, options: dict[str, Any]) -> None:
     """A permanent fault on the first trunk section of the first feeder (``fault_at``: another section or line)
-    in the fleet's power flow; the breaker's protection clears it. With ``transformers`` those transformers
-    fail instead: only their meters' last gasps report it (SCADA sees no breaker trip, so the AMI-41 leg of
-    RES-61 stays unobserved)."""
+    in the fleet's power flow; the breaker's protection clears it, and two hours later the crew has repaired
+    it and closes the breaker. With ``transformers`` those transformers fail instead: only their meters' last
+    gasps report it (SCADA sees no breaker trip, so the AMI-41 leg of RES-61 stays unobserved)."""
     now = fleet.utility.clock.now_ns()
     if options.get("transformers"):
         for tx in options["transformers"]:
@@ -295,7 +295,15 @@ async def outage(fleet: Fleet, options: dict[str, Any]) -> None:
     else:
         grid = with_grid(fleet).grid
         assert grid is not None
-        grid.apply_fault(options.get("fault_at") or f"{fleet.topology.feeders[0].id}/section-1")
+        at = options.get("fault_at") or f"{fleet.topology.feeders[0].id}/section-1"
+        tripped = grid.apply_fault(at, ts_ns=now).tripped
+
+        async def repair() -> None:
+            grid.clear_fault(at)
+            if tripped is not None:
+                grid.operate(tripped, "close")
+
+        fleet.at(now + 2 * HOUR * NS, f"repair: fault at {at}", repair)
     await advance(fleet, 900)
     fleet.oms.correlate()
 
