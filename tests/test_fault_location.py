@@ -12,6 +12,7 @@ from amisys.grid import generate
 from amisys.grid.fault_location import InconsistentIndicators, locate
 from amisys.grid.live import LiveGrid
 from amisys.grid.topology import Topology
+from amisys.messages import cim
 from amisys.processes.runner import default_fleet
 from amisys.sim.fleet import advance, with_grid
 
@@ -115,16 +116,38 @@ def test_the_dms_locates_a_fault_from_the_indicators_reports_and_they_reset() ->
         }
         assert reported == {fi1, fi2}  # over the AMI, like every DA device (4.1.1 r1)
         assert dms.latest[fi1].fault_detected and dms.latest[fi2].fault_detected  # type: ignore[attr-defined]
-        # the crew repairs the line and the recloser is closed: the fault is gone; the indicator behind the
-        # recloser resets as its line is re-energized, the one ahead of it (never dead) on its reset timer
+        # the crew repairs the line and closes the recloser: the fault is gone; the indicator behind the
+        # recloser resets as its line is re-energized, the one ahead of it (never dead) on the DMS's reset
         fleet.grid.clear_fault(far_end)
         fleet.grid.operate("recloser:F1-R1", "close")
         await advance(fleet, 900)
         assert dms.fault_locations == {}  # type: ignore[attr-defined]
-        assert fleet.da_devices[fi2].latched_ns is None and fleet.da_devices[fi1].latched_ns is not None
-        await advance(fleet, 8 * HOUR)
-        assert fleet.da_devices[fi1].latched_ns is None and not dms.latest[fi1].fault_detected  # type: ignore[attr-defined]
+        resets = [c.device for _, c in dms.da_controls if c.command == "reset"]  # type: ignore[attr-defined]
+        assert fi1 in resets and fleet.da_devices[fi1].applied[-1][1].command == "reset"
+        assert fleet.da_devices[fi1].latched_ns is None and fleet.da_devices[fi2].latched_ns is None
+        assert not dms.latest[fi1].fault_detected and not dms.latest[fi2].fault_detected  # type: ignore[attr-defined]
+        refusal = fleet.da_devices[fi1].check(cim.DAControl(device=fi1, command="open", reason="x"))
+        assert refusal == "a fault_indicator cannot open"  # an indicator only senses
         assert u.failures == [] and u.unhandled == []
+        await u.bus.aclose()
+
+    asyncio.run(go())
+
+
+def test_an_indicator_resets_on_its_timer_when_nobody_resets_it() -> None:
+    async def go() -> None:
+        fleet = with_grid(default_fleet())
+        u = fleet.utility
+        await u.start()
+        assert fleet.grid is not None
+        fleet.grid.apply_fault(_trunk_lines(fleet.grid, "feeder:F1")[-1])
+        await advance(fleet, 900)
+        fi1 = fleet.da_devices["fault_indicator:F1-FI1"]
+        assert fi1.latched_ns is not None  # the recloser stays locked out: no restoration, no DMS reset
+        await advance(fleet, 7 * HOUR)
+        assert fi1.latched_ns is not None
+        await advance(fleet, HOUR)
+        assert fi1.latched_ns is None and fi1.measurement().fault_detected is False
         await u.bus.aclose()
 
     asyncio.run(go())

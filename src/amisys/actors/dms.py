@@ -212,7 +212,7 @@ class Dms(DmsPlanning):
         assert isinstance(measured, cim.PowerSystemMeasurements)
         for m in measured.measurements:
             self.latest[m.source] = m
-        self.locate_faults(measured.measurements)
+        await self.locate_faults(message)
         process = message.header.process
         if process == "4.1.1":
             await self.volt_var(message)
@@ -600,15 +600,17 @@ class Dms(DmsPlanning):
 
     # -- 4.1.1 fault location ------------------------------------------------------------------------------
 
-    def locate_faults(self, measurements: list[cim.PowerSystemMeasurement]) -> None:
-        """Re-locate the fault of each feeder these reports touch: a breaker or recloser reported open that the
-        DMS did not command open is a protection trip; the latest indicator reports say how far the fault
-        current went. A feeder whose tripped device is closed again has no fault to locate."""
+    async def locate_faults(self, message: Opened) -> None:
+        """Re-locate the fault of each feeder a report touches: a breaker or recloser reported open that the DMS
+        did not command open is a protection trip; the latest indicator reports say how far the fault current
+        went. Once the tripped device is closed again the fault is gone, and the DMS resets the indicators
+        still latched (through the head end, on the leg the report came in on)."""
+        measurements = message.payload.measurements  # type: ignore[attr-defined]
         topo = self._topology()
         da = {d.id: d for d in topo.da_devices}
         feeders = {da[m.source].feeder for m in measurements if m.source in da}
         commanded = {c.device: c.command for _, c in self.da_controls}
-        for feeder in feeders:
+        for feeder in sorted(feeders):
             devices = topo.da_devices_of(feeder)
             tripped = [
                 d.id
@@ -618,11 +620,25 @@ class Dms(DmsPlanning):
                 and m.switch_open
                 and commanded.get(d.id) != "open"
             ]
-            if not tripped:
-                self.fault_locations.pop(feeder, None)
-                continue
             latched = {d.id for d in devices if (m := self.latest.get(d.id)) is not None and m.fault_detected}
+            if not tripped:
+                if self.fault_locations.pop(feeder, None) is not None:  # the fault it located is cleared
+                    await self._reset_indicators(message, sorted(latched))
+                continue
             try:
                 self.fault_locations[feeder] = locate(topo, tripped[-1], latched, self.model.section_of)
             except InconsistentIndicators:
                 self.fault_locations.pop(feeder, None)  # wait for the indicators' next reports
+
+    async def _reset_indicators(self, message: Opened, indicators: list[str]) -> None:
+        if not indicators or message.header.source != self.headend:
+            return  # the indicators are reached through the head end (AMI-6, AMI-40), not through SCADA
+        now = self.now_ns()
+        due = [i for i in indicators if now - self._acted.get(i, -(1 << 62)) >= self.window_s * NS]
+        if not due:
+            return
+        controls = [cim.DAControl(device=i, command="reset", reason="fault cleared") for i in due]
+        for control in controls:
+            self._acted[control.device] = now
+            self.da_controls.append((message.header.process, control))
+        await self._answer(message, "DAControls", cim.DAControls(controls=controls))

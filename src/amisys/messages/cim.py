@@ -581,10 +581,10 @@ class PowerQuality(Payload, kw_only=True, tag="PowerQuality"):
 
 
 class DAControl(Record, kw_only=True):
-    """IEC 61968-5 control of one DA device (switch, capacitor bank, regulator)."""
+    """IEC 61968-5 control of one DA device (switch, capacitor bank, regulator; ``reset`` a fault indicator)."""
 
     device: MRID
-    command: Literal["open", "close", "raise_tap", "lower_tap", "cap_on", "cap_off"]
+    command: Literal["open", "close", "raise_tap", "lower_tap", "cap_on", "cap_off", "reset"]
     reason: Reason
     scheduled_ns: TimestampNs | None = None
 
