@@ -88,7 +88,7 @@ def test_every_flow_and_used_interface_has_requirements(req, catalog) -> None:
     for iid in catalog.interfaces:
         assert bool(req.for_interface(iid)) == bool(req.legs_on(iid)), iid
         assert bool(req.legs_on(iid)) >= bool(catalog.flows_on(iid)), iid
-        # used: by a seed row, or by a resolution's bridge (AMI-1..AMI-5, RES-30..RES-36)
+        # used: by a seed row, or by a resolution's bridge (AMI-1..AMI-5, RES-30..RES-36; AMI-9, AMI-41, RES-60/61)
         assert bool(req.for_interface(iid)) == bool(catalog.flows_on(iid) or req.legs_on(iid)), iid
     assert req.by_id("REQ-AMI-28-I-High-signature").control.id == "signature"
 
