@@ -58,7 +58,8 @@ def test_a_commanded_open_is_not_a_lockout() -> None:
         await advance(fleet, 900)
         assert fleet.scada.status[BREAKER] is True and fleet.scada.lockouts == []
         assert not [t for t in u.bus.trace if t.interface == "AMI-41"]
-        assert u.actor("dms").latest[BREAKER].switch_open  # type: ignore[attr-defined]
+        head = u.actor("dms").latest[BREAKER]  # type: ignore[attr-defined]
+        assert head.switch_open and not head.locked_out and u.actor("dms").fault_locations == {}  # type: ignore[attr-defined]
         await u.bus.aclose()
 
     asyncio.run(go())
@@ -117,3 +118,11 @@ def test_after_the_repair_the_feeder_outage_closes() -> None:
         await fleet.utility.bus.aclose()
 
     asyncio.run(go())
+
+
+def test_a_tag_out_is_no_fault_for_the_dms() -> None:
+    result = asyncio.run(run("4.1.5"))
+    dms = result.fleet.utility.actor("dms")
+    opened = [m for m in dms.latest.values() if m.switch_open]  # type: ignore[attr-defined]
+    assert opened and not any(m.locked_out for m in opened)  # opened by the DMS's order, not by a relay
+    assert dms.fault_locations == {}  # type: ignore[attr-defined]

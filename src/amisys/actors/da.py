@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from amisys.actors.base import Actor, handles
-from amisys.grid.live import LiveGrid
+from amisys.grid.live import PROTECTIVE_KINDS, LiveGrid
 from amisys.grid.powerflow import LIVE_PU, SWITCHING_KINDS, TaggedOutError
 from amisys.messages import cim
 from amisys.security.endpoint import Opened
@@ -104,6 +104,7 @@ class DAFieldDevice(Actor):
             reactive_power_var=r.kvar * 1000.0,
             live=r.v2_pu > LIVE_PU,
             switch_open=r.is_open if self.kind in SWITCHING_KINDS else None,
+            locked_out=self.name in self.grid.locked_out if self.kind in PROTECTIVE_KINDS else None,
             fault_detected=self.latched_ns is not None if self.kind == "fault_indicator" else None,
         )
 

@@ -16,8 +16,8 @@ network (the topology in OpenDSS, loaded with metered demand and generation), an
   tagged out is a hazard the crew is told of, and the customer DER in it are disconnected;
 - dynamic rating (4.1.7): transformer and line ratings for the present ambient and time of day, against the
   loading the model computes from metered data;
-- fault location (4.1.1, the first step of FLISR): when a breaker or recloser reports itself open by its
-  protection, the chain of latched and unlatched fault indicators on its feeder places the fault in a section.
+- fault location (4.1.1, the first step of FLISR): when a breaker or recloser reports itself locked out by
+  its protection, the chain of latched and unlatched fault indicators on its feeder places the fault in a section.
 """
 
 from __future__ import annotations
@@ -601,25 +601,17 @@ class Dms(DmsPlanning):
     # -- 4.1.1 fault location ------------------------------------------------------------------------------
 
     async def locate_faults(self, message: Opened) -> None:
-        """Re-locate the fault of each feeder a report touches: a breaker or recloser reported open that the DMS
-        did not command open is a protection trip; the latest indicator reports say how far the fault current
-        went. Once the tripped device is closed again the fault is gone, and the DMS resets the indicators
-        still latched (through the head end, on the leg the report came in on)."""
+        """Re-locate the fault of each feeder a report touches: a breaker or recloser reported locked out by its
+        protection (not opened by a switching order) tripped on a fault; the latest indicator reports say how
+        far the fault current went. Once the tripped device is closed again the fault is gone, and the DMS
+        resets the indicators still latched (through the head end, on the leg the report came in on)."""
         measurements = message.payload.measurements  # type: ignore[attr-defined]
         topo = self._topology()
         da = {d.id: d for d in topo.da_devices}
         feeders = {da[m.source].feeder for m in measurements if m.source in da}
-        commanded = {c.device: c.command for _, c in self.da_controls}
         for feeder in sorted(feeders):
             devices = topo.da_devices_of(feeder)
-            tripped = [
-                d.id
-                for d in devices
-                if d.kind in ("breaker", "recloser")
-                and (m := self.latest.get(d.id)) is not None
-                and m.switch_open
-                and commanded.get(d.id) != "open"
-            ]
+            tripped = [d.id for d in devices if (m := self.latest.get(d.id)) is not None and m.locked_out]
             latched = {d.id for d in devices if (m := self.latest.get(d.id)) is not None and m.fault_detected}
             if not tripped:
                 if self.fault_locations.pop(feeder, None) is not None:  # the fault it located is cleared

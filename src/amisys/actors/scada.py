@@ -76,6 +76,7 @@ class Scada(Actor):
                     reactive_power_var=r.kvar * 1000.0,
                     live=r.v2_pu > LIVE_PU,
                     switch_open=r.is_open,
+                    locked_out=breaker in self.grid.locked_out,
                 )
             )
         return out

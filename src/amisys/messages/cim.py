@@ -535,6 +535,8 @@ class PowerSystemMeasurement(Record, kw_only=True):
     live: bool | None = None
     switch_open: bool | None = None
     """Breaker, recloser or switch status (IEC 61970 Switch.open); unset for what has no switch."""
+    locked_out: bool | None = None
+    """A breaker or recloser its protection opened to lockout (not a switching order); unset for the rest."""
     fault_detected: bool | None = None
     """A fault indicator's latched target: fault current passed it since its last reset."""
 
