@@ -208,7 +208,7 @@ def test_a_fault_draws_its_current_through_the_devices_upstream_only(topo: Topol
     pf.solve()
     load = pf.element_reading("breaker:F1-B1").current_a
     bus = pf.apply_fault("feeder:F1/section-2")
-    assert pf.solve().converged and bus in pf.sections["feeder:F1/section-2"].trunk
+    assert pf.solve(controls=False).converged and bus in pf.sections["feeder:F1/section-2"].trunk
     amps = {d.id: pf.element_reading(d.id).current_a for d in topo.da_devices_of("feeder:F1") if d.kind != "capacitor"}
     assert amps["breaker:F1-B1"] > 2000 > 50 * load  # kA of fault current against tens of A of load
     assert amps["recloser:F1-R1"] > 2000 and amps["fault_indicator:F1-FI1"] > 2000
@@ -217,8 +217,8 @@ def test_a_fault_draws_its_current_through_the_devices_upstream_only(topo: Topol
     with pytest.raises(ValueError, match="already applied"):
         pf.apply_fault("feeder:F1/section-2")
     pf.clear_fault("feeder:F1/section-2")
-    assert pf.solve().converged  # back to load current (the regulator may hold another tap within its band)
-    assert pf.element_reading("breaker:F1-B1").current_a == pytest.approx(load, rel=0.03)
+    assert pf.solve().converged  # back to load current: the regulator held its taps through the fault
+    assert pf.element_reading("breaker:F1-B1").current_a == pytest.approx(load, rel=1e-3)
     assert pf.faults == []
     with pytest.raises(ValueError, match="no trunk bus"):
         pf.apply_fault("feeder:F1/lateral-1")

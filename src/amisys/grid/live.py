@@ -118,7 +118,7 @@ class LiveGrid:
         step): solve with it, keep the current each DA device saw, then let protection clear it (the tripped
         device stays open until operated)."""
         bus = self.pf.apply_fault(at, ohms=ohms)
-        self.pf.solve()
+        self.pf.solve(controls=False)  # regulators do not move in the fraction of a second before protection acts
         currents = {
             d.id: self.pf.element_reading(d.id).current_a for d in self.topology.da_devices if d.kind != "capacitor"
         }

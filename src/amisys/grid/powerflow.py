@@ -470,12 +470,21 @@ class PowerFlow:
         self._dss.Text.Command = f"Vsource.{name}.enabled={'yes' if on else 'no'}"
         self._island_src[sp] = on
 
-    def solve(self) -> Snapshot:
-        """Solve the present state (controls such as regulators act as in an OpenDSS snapshot solve)."""
+    def solve(self, *, controls: bool = True) -> Snapshot:
+        """Solve the present state (controls such as regulators act as in an OpenDSS snapshot solve). Without
+        ``controls`` they hold their positions: what the network looks like for the fraction of a second a
+        fault flows, far shorter than a regulator's time delay."""
         t0 = time.perf_counter()
         self._apply_islanding()
         ck = self._ckt
-        ck.Solution.Solve()
+        if controls:
+            ck.Solution.Solve()
+        else:
+            self._dss.Text.Command = "Set ControlMode=OFF"
+            try:
+                ck.Solution.Solve()
+            finally:
+                self._dss.Text.Command = "Set ControlMode=STATIC"
         converged = bool(ck.Solution.Converged)
         vmag = np.asarray(ck.AllBusVmag)
         vpu = np.asarray(ck.AllBusVmagPu)
