@@ -35,8 +35,11 @@ def _section_of_bus(grid: LiveGrid, bus: str) -> str:
 
 def test_the_generated_feeders_carry_fault_indicators_and_a_regulator(topo: Topology) -> None:
     for feeder in topo.feeders:
-        kinds = [d.kind for d in topo.da_devices_of(feeder.id)]
-        assert kinds.count("fault_indicator") == 2 and kinds.count("regulator") == 1
+        devices = topo.da_devices_of(feeder.id)
+        trunk = [d for d in devices if d.kind == "fault_indicator" and not d.lateral]
+        laterals = {t.lateral for t in topo.transformers if t.feeder == feeder.id}
+        assert len(trunk) == 2 and sorted(d.lateral for d in devices if d.lateral) == sorted(laterals)
+        assert [d.kind for d in devices].count("regulator") == 1
     short = generate(feeders=1, seed=4)  # a 2.8 km trunk: no regulator needed
     assert short.feeders[0].length_m < 3500 and "regulator" not in {d.kind for d in short.da_devices}
     assert "regulator" not in {d.kind for d in generate(regulator_min_m=None).da_devices}
@@ -59,10 +62,10 @@ def test_a_fault_on_every_trunk_line_is_located_in_its_section(topo: Topology) -
             where = locate(topo, event.tripped, latched, grid.pf.section_of)
             assert where.section == faulted, (line, where)
             assert where.feeder == feeder and where.tripped == event.tripped
-            # the indicators that latched are exactly those between the substation and the fault
+            # the trunk indicators that latched are exactly those between the substation and the fault; no lateral's
             for d in topo.da_devices_of(feeder):
                 if d.kind == "fault_indicator":
-                    assert (d.id in latched) == (d.trunk_m <= where.trunk_m[0]), (line, d.id)
+                    assert (d.id in latched) == (not d.lateral and d.trunk_m <= where.trunk_m[0]), (line, d.id)
             # the other feeder saw no fault current and keeps its power
             other = "feeder:F2" if feeder == "feeder:F1" else "feeder:F1"
             assert all(grid.snapshot.meter_live[m] for m in topo.meters_of_feeder(other))
@@ -114,8 +117,10 @@ def test_the_dms_locates_a_fault_from_the_indicators_reports_and_they_reset() ->
         reported = {
             t.sender for t in u.bus.trace[mark:] if t.interface == "AMI-40" and t.sender.startswith("fault_indicator:")
         }
-        assert reported == {fi1, fi2}  # over the AMI, like every DA device (4.1.1 r1)
+        assert {fi1, fi2} <= reported  # over the AMI, like every DA device (4.1.1 r1)
         assert dms.latest[fi1].fault_detected and dms.latest[fi2].fault_detected  # type: ignore[attr-defined]
+        # the lateral's indicator behind the recloser lost its power but saw no fault current
+        assert not dms.latest["fault_indicator:F1-L1"].fault_detected  # type: ignore[attr-defined]
         # the crew repairs the line and closes the recloser: the fault is gone; the indicator behind the
         # recloser resets as its line is re-energized, the one ahead of it (never dead) on the DMS's reset
         fleet.grid.clear_fault(far_end)
@@ -151,3 +156,33 @@ def test_an_indicator_resets_on_its_timer_when_nobody_resets_it() -> None:
         await u.bus.aclose()
 
     asyncio.run(go())
+
+
+def test_a_fault_on_a_lateral_is_located_on_that_lateral(topo: Topology) -> None:
+    for feeder in ("feeder:F1", "feeder:F2"):
+        laterals = sorted({t.lateral for t in topo.transformers if t.feeder == feeder})
+        for n in laterals:
+            lines = [ln for ln in LiveGrid(topo).pf.lines if ln.startswith(f"{feeder}/lateral-{n}/")]
+            for line in (lines[0], lines[-1]):  # near the tap and at the far end
+                grid = LiveGrid(topo)
+                event = grid.apply_fault(line)
+                latched = {
+                    d for d, amps in event.currents.items() if d.startswith("fault_indicator:") and amps >= FAULT_TRIP_A
+                }
+                assert f"fault_indicator:{feeder[-2:]}-L{n}" in latched, (line, event.currents)
+                where = locate(topo, event.tripped, latched, grid.pf.section_of)
+                assert where.section == f"{feeder}/lateral-{n}", (line, where)
+                assert where.after == f"fault_indicator:{feeder[-2:]}-L{n}" and where.before is None
+
+
+def test_lateral_indicators_are_only_indicators(topo: Topology) -> None:
+    import dataclasses
+
+    fi = next(d for d in topo.da_devices if d.lateral)
+    assert fi.kind == "fault_indicator" and fi.id.endswith(f"-L{fi.lateral}")
+    with pytest.raises(ValueError, match="only fault indicators"):
+        dataclasses.replace(topo, da_devices=(*topo.da_devices, dataclasses.replace(fi, id="x", kind="switch")))
+    with pytest.raises(ValueError, match="has no lateral 99"):
+        dataclasses.replace(topo, da_devices=(*topo.da_devices, dataclasses.replace(fi, id="x", lateral=99)))
+    with pytest.raises(InconsistentIndicators, match="laterals latched"):
+        locate(topo, "breaker:F1-B1", {"fault_indicator:F1-L1", "fault_indicator:F1-L2"}, LiveGrid(topo).pf.section_of)

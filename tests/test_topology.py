@@ -148,10 +148,10 @@ def test_generate_parameters() -> None:
         generate(feeders=0)
     with pytest.raises(ValueError):
         generate(pv_share=1.5)
-    sparse = generate(feeders=1, fault_indicators=(), regulator_min_m=None)
+    sparse = generate(feeders=1, fault_indicators=(), lateral_fault_indicators=False, regulator_min_m=None)
     assert {d.kind for d in sparse.da_devices} == {"breaker", "recloser", "capacitor"}
     dense = generate(feeders=1, fault_indicators=(0.1, 0.3, 0.6, 0.9), regulator_min_m=0.0)
     (feeder,) = dense.feeders
-    indicators = [d for d in dense.da_devices_of(feeder.id) if d.kind == "fault_indicator"]
+    indicators = [d for d in dense.da_devices_of(feeder.id) if d.kind == "fault_indicator" and not d.lateral]
     assert [d.trunk_m for d in indicators] == pytest.approx([feeder.length_m * f for f in (0.1, 0.3, 0.6, 0.9)], abs=1)
     assert [d.id for d in dense.da_devices if d.kind == "regulator"] == ["regulator:F1-V1"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from amisys.grid.topology import PHASES, Phase, Topology, Transformer, distance_m
+from amisys.grid.topology import PHASES, DADevice, Phase, Topology, Transformer, distance_m
 
 LIVE_PU = 0.1
 """A node is live above this per-unit voltage (anything above is a hazard to a crew)."""
@@ -770,7 +770,10 @@ def _build_topology_model(
             t = topo.transformer(tid)
             laterals.setdefault(t.lateral, []).append(t)
         events: list[tuple[float, int, str, Any]] = []
+        lateral_indicators = {d.lateral: d for d in topo.da_devices_of(fid) if d.lateral}
         for d in topo.da_devices_of(fid):
+            if d.lateral:
+                continue  # at the head of its lateral, built with it
             order = 0 if d.kind in SWITCHING_KINDS or d.kind in ("regulator", "fault_indicator") else 2
             events.append((d.trunk_m, order, d.kind, d))
         for n, txs in laterals.items():
@@ -861,6 +864,7 @@ def _build_topology_model(
                     pv_kva,
                     sp_of_tx,
                     lights_of_tx,
+                    lateral_indicators.get(obj),
                 )
                 if head is None:
                     head = model.switches[f"{fid}/lateral-{obj}/cutout"]
@@ -903,9 +907,10 @@ def _build_lateral(
     pv_kva: float,
     sp_of_tx: Mapping[str, list[str]],
     lights_of_tx: Mapping[str, list[str]],
+    indicator: DADevice | None = None,
 ) -> list[str]:
-    """A lateral behind its cutout: a line per transformer (carrying the phases used downstream), the service
-    transformers, service drops and premises. Returns the buses it adds."""
+    """A lateral behind its cutout (and its fault indicator, if it has one): a line per transformer (carrying the
+    phases used downstream), the service transformers, service drops and premises. Returns the buses it adds."""
     lid = f"{fid}/lateral-{n}"
     downstream: list[set[str]] = []
     acc: set[str] = set()
@@ -920,6 +925,13 @@ def _build_lateral(
     cmds.append(f"New Line.{cutout} phases={len(downstream[0])} bus1={tap_bus}.{nodes} bus2={first}.{nodes} switch=yes")
     model.switches[f"{lid}/cutout"] = f"Line.{cutout}"
     buses.append(first)
+    if indicator is not None:  # clamped on the lateral just behind the cutout
+        name, nb = names(indicator.id), bus_names(indicator.id)
+        cmds.append(f"New Line.{name} phases={len(downstream[0])} bus1={first}.{nodes} bus2={nb}.{nodes} switch=yes")
+        model.sensors[indicator.id] = f"Line.{name}"
+        model.located[indicator.id] = lid
+        first = nb
+        buses.append(first)
     prev, prev_m = first, 0.0
     kv_ln = feeder_kv / math.sqrt(3)
     for j, t in enumerate(txs, 1):

@@ -91,7 +91,7 @@ class ServicePoint:
 @dataclass(frozen=True)
 class DADevice:
     """A distribution-automation device on a feeder trunk (breaker, recloser, capacitor bank, line voltage
-    regulator, fault indicator, ...)."""
+    regulator, fault indicator, ...) or a fault indicator at the head of a lateral."""
 
     id: str
     kind: str
@@ -99,6 +99,8 @@ class DADevice:
     lat: float
     lon: float
     trunk_m: float = 0.0
+    lateral: int = 0
+    """0 on the trunk; n for a fault indicator at the head of lateral n (``trunk_m`` is then the lateral's tap)."""
 
 
 @dataclass(frozen=True)
@@ -185,10 +187,15 @@ class Topology:
             if sp.segment not in SEGMENTS:
                 raise ValueError(f"{sp.id}: segment {sp.segment!r} is not one of {SEGMENTS}")
             self._meters_of_tx[sp.transformer].append(sp.meter)
+        laterals = {(t.feeder, t.lateral) for t in self.transformers}
         for d in self.da_devices:
             _ref(d.id, "feeder", d.feeder, self._feeder)
             if d.kind not in DA_KINDS:
                 raise ValueError(f"{d.id}: kind {d.kind!r} is not one of {DA_KINDS}")
+            if d.lateral and d.kind != "fault_indicator":
+                raise ValueError(f"{d.id}: only fault indicators sit on a lateral, not a {d.kind}")
+            if d.lateral and (d.feeder, d.lateral) not in laterals:
+                raise ValueError(f"{d.id}: {d.feeder} has no lateral {d.lateral}")
         for s in self.street_lights:
             _ref(s.id, "feeder", s.feeder, self._feeder)
             tx = _ref(s.id, "transformer", s.transformer, self._transformer)
@@ -434,6 +441,7 @@ def generate(
     transformers_per_lateral: int = 5,
     da_devices: bool = True,
     fault_indicators: tuple[float, ...] = (0.25, 0.75),
+    lateral_fault_indicators: bool = True,
     regulator_min_m: float | None = 3500.0,
 ) -> Topology:
     """A radial utility around ``origin``, the same for the same arguments and seed.
@@ -445,9 +453,10 @@ def generate(
     (prepayment among residential ones only). Phases per feeder are deliberately a little unbalanced.
 
     With ``da_devices`` each feeder has a breaker at its head, a mid-trunk recloser, a capacitor bank at 70 %,
-    a fault indicator at each fraction of the trunk in ``fault_indicators`` (where the chain of tripped and
-    untripped indicators narrows a fault down, 4.1.1) and, on a trunk of ``regulator_min_m`` or more (None: no
-    feeder), a line voltage regulator at 60 % to hold the far end's voltage up.
+    a fault indicator at each fraction of the trunk in ``fault_indicators`` and, with
+    ``lateral_fault_indicators``, one at the head of each lateral (where the chain of tripped and untripped
+    indicators narrows a fault down, 4.1.1) and, on a trunk of ``regulator_min_m`` or more (None: no feeder),
+    a line voltage regulator at 60 % to hold the far end's voltage up.
     """
     if feeders < 1 or transformers_per_feeder < 1 or customers_per_transformer < 1:
         raise ValueError("feeders, transformers_per_feeder and customers_per_transformer must be at least 1")
@@ -537,6 +546,20 @@ def generate(
                         trunk_m=round(length * frac, 1),
                     )
                 )
+            for n, tap_m in enumerate(taps if lateral_fault_indicators else [], 1):
+                if any(t.lateral == n and t.feeder == fid for t in tx_list):
+                    lat, lon = geo.at(*_step(0.0, 0.0, bearing, tap_m))
+                    das.append(
+                        DADevice(
+                            id=f"fault_indicator:F{f}-L{n}",
+                            kind="fault_indicator",
+                            feeder=fid,
+                            lat=lat,
+                            lon=lon,
+                            trunk_m=round(tap_m, 1),
+                            lateral=n,
+                        )
+                    )
         for i in range(street_lights_per_feeder):
             light_no += 1
             sx, sy = _step(*_step(0.0, 0.0, bearing, length * (i + 0.5) / street_lights_per_feeder), bearing + 90, 12)
