@@ -19,7 +19,13 @@ HOUR = 3600
 
 
 def _with_regulator():
-    topo = generate(feeders=1, transformers_per_feeder=3, customers_per_transformer=4, street_lights_per_feeder=0)
+    topo = generate(
+        feeders=1,
+        transformers_per_feeder=3,
+        customers_per_transformer=4,
+        street_lights_per_feeder=0,
+        regulator_min_m=None,
+    )  # the regulator 500 m out, ahead of every lateral, rather than the generator's at 60 % of the trunk
     head = topo.da_devices[0]
     regulator = DADevice("regulator:F1-V1", "regulator", head.feeder, head.lat, head.lon, trunk_m=500.0)
     return dataclasses.replace(topo, da_devices=(*topo.da_devices, regulator))

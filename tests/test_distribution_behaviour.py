@@ -121,6 +121,7 @@ def test_a_cluster_of_neighbouring_meters_below_the_voltage_limit_is_detected() 
         await advance(fleet, HOUR)
         assert not _dms(fleet).incidents
         fleet.grid.pf.set_source_pu("substation:S1", 0.90)  # the substation's tap changer fails low
+        fleet.grid.pf.tap("regulator:F1-V1", 0)  # and the line regulator sticks at neutral
         await advance(fleet, HOUR)
         volts = [fleet.grid.voltage(m) for m in fleet.meters]
         assert all(v is not None and v < LOW_V for v in volts)  # from the power flow, not set by the test

@@ -201,3 +201,28 @@ def test_a_daily_series_is_fast(topo: Topology) -> None:
     noon = snaps[50].substation_kw["substation:S1"]
     assert noon < snaps[0].substation_kw["substation:S1"]  # PV offsets load at noon
     print(f"\ngenerated 96-step day: {elapsed * 1e3:.1f} ms ({elapsed / 96 * 1e3:.2f} ms per step incl. inputs)")
+
+
+def test_a_fault_draws_its_current_through_the_devices_upstream_only(topo: Topology) -> None:
+    pf = PowerFlow.from_topology(topo)
+    pf.solve()
+    load = pf.element_reading("breaker:F1-B1").current_a
+    bus = pf.apply_fault("feeder:F1/section-2")
+    assert pf.solve(controls=False).converged and bus in pf.sections["feeder:F1/section-2"].trunk
+    amps = {d.id: pf.element_reading(d.id).current_a for d in topo.da_devices_of("feeder:F1") if d.kind != "capacitor"}
+    assert amps["breaker:F1-B1"] > 2000 > 50 * load  # kA of fault current against tens of A of load
+    assert amps["recloser:F1-R1"] > 2000 and amps["fault_indicator:F1-FI1"] > 2000
+    assert amps["fault_indicator:F1-FI2"] < 100  # beyond the fault: only what the load there draws
+    assert pf.element_reading("breaker:F2-B1").current_a < 100  # the other feeder does not feed it
+    with pytest.raises(ValueError, match="already applied"):
+        pf.apply_fault("feeder:F1/section-2")
+    pf.clear_fault("feeder:F1/section-2")
+    assert pf.solve().converged  # back to load current: the regulator held its taps through the fault
+    assert pf.element_reading("breaker:F1-B1").current_a == pytest.approx(load, rel=1e-3)
+    assert pf.faults == []
+    with pytest.raises(ValueError, match="no trunk bus"):
+        pf.apply_fault("feeder:F1/lateral-1")
+    with pytest.raises(KeyError):
+        pf.apply_fault("feeder:F9/section-1")
+    assert pf.section_of("recloser:F1-R1") == "feeder:F1/section-2"
+    assert pf.section_of("fault_indicator:F1-FI1") == "feeder:F1/section-1"

@@ -162,6 +162,10 @@ def test_dot_colours_by_level_and_dashes_unused(catalog: Catalog, requirements: 
     assert 'style="solid"' in high and 'style="solid"' in low
     assert 'style="dashed"' in unused
     assert "dir=none" in dot
+    # SCADA: AMI-9 and AMI-41 carry the bridges of RES-60 and RES-61; AMI-17 carries nothing
+    assert 'style="solid"' in _edge_attrs(dot, "scada", "dms", "AMI-9")
+    assert 'style="solid"' in _edge_attrs(dot, "scada", "oms", "AMI-41")
+    assert 'style="dashed"' in _edge_attrs(dot, "scada", "da-field-device", "AMI-17")
 
 
 def test_dot_draws_resolution_endpoints_dotted(catalog: Catalog, requirements: Requirements) -> None:

@@ -56,7 +56,10 @@ def test_interface_requirements_follow_the_high_water(req) -> None:
     ami8 = ids(req.for_interface("AMI-8"))
     assert "REQ-AMI-8-I-Low-schema-validation" in ami8
     assert not any("signature" in r or "encryption" in r for r in ami8)
-    assert req.for_interface("AMI-9") == []
+    assert req.for_interface("AMI-17") == []  # SCADA – DA field device: no table, no bridge
+    # AMI-9 carries no seed row; SCADA's telemetry bridge (RES-60) is rated as 4.1.1 r2 (I-High, A-Medium)
+    ami9 = ids(req.for_interface("AMI-9"))
+    assert "REQ-AMI-9-I-High-signature" in ami9 and not any("C-High" in r for r in ami9)
     # AMI-1 carries no seed row; its requirements come from the bridges of RES-31, RES-34, RES-36
     assert "REQ-AMI-1-I-High-signature" in ids(req.for_interface("AMI-1"))
 
@@ -85,7 +88,7 @@ def test_every_flow_and_used_interface_has_requirements(req, catalog) -> None:
     for iid in catalog.interfaces:
         assert bool(req.for_interface(iid)) == bool(req.legs_on(iid)), iid
         assert bool(req.legs_on(iid)) >= bool(catalog.flows_on(iid)), iid
-        # used: by a seed row, or by a resolution's bridge (AMI-1..AMI-5, RES-30..RES-36)
+        # used: by a seed row, or by a resolution's bridge (AMI-1..AMI-5, RES-30..RES-36; AMI-9, AMI-41, RES-60/61)
         assert bool(req.for_interface(iid)) == bool(catalog.flows_on(iid) or req.legs_on(iid)), iid
     assert req.by_id("REQ-AMI-28-I-High-signature").control.id == "signature"
 

@@ -29,7 +29,7 @@ def test_counts_ids_and_flags(topo: Topology) -> None:
     assert len(topo.transformers) == 40
     assert len(topo.service_points) == topo.customers_total == 320
     assert len(topo.street_lights) == 20
-    assert {d.kind for d in topo.da_devices} == {"breaker", "recloser", "capacitor"}
+    assert {d.kind for d in topo.da_devices} == {"breaker", "recloser", "capacitor", "regulator", "fault_indicator"}
     assert topo.transformers[2].id == "transformer:F1-T003"
     assert topo.service_points[122].id == "sp:000123"
     assert topo.service_points[122].meter == "meter:000123"
@@ -112,6 +112,9 @@ def test_json_round_trip(topo: Topology, tmp_path) -> None:
     assert back.to_records() == topo.to_records()
     assert back.meters_of_transformer("transformer:F1-T001") == topo.meters_of_transformer("transformer:F1-T001")
     assert json.loads(topo.to_json())["version"] == 1
+    kinds = {d["kind"] for d in json.loads(topo.to_json())["da_devices"]}
+    assert {"fault_indicator", "regulator"} <= kinds  # the records carry them like every DA device
+    assert back.da_devices_of("feeder:F2") == topo.da_devices_of("feeder:F2")
 
 
 def test_invalid_records_are_rejected(topo: Topology) -> None:
@@ -145,3 +148,10 @@ def test_generate_parameters() -> None:
         generate(feeders=0)
     with pytest.raises(ValueError):
         generate(pv_share=1.5)
+    sparse = generate(feeders=1, fault_indicators=(), lateral_fault_indicators=False, regulator_min_m=None)
+    assert {d.kind for d in sparse.da_devices} == {"breaker", "recloser", "capacitor"}
+    dense = generate(feeders=1, fault_indicators=(0.1, 0.3, 0.6, 0.9), regulator_min_m=0.0)
+    (feeder,) = dense.feeders
+    indicators = [d for d in dense.da_devices_of(feeder.id) if d.kind == "fault_indicator" and not d.lateral]
+    assert [d.trunk_m for d in indicators] == pytest.approx([feeder.length_m * f for f in (0.1, 0.3, 0.6, 0.9)], abs=1)
+    assert [d.id for d in dense.da_devices if d.kind == "regulator"] == ["regulator:F1-V1"]

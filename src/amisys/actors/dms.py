@@ -15,7 +15,9 @@ network (the topology in OpenDSS, loaded with metered demand and generation), an
 - personnel safety (4.1.5): a tag-out opens the section's DA devices; a section reported live while
   tagged out is a hazard the crew is told of, and the customer DER in it are disconnected;
 - dynamic rating (4.1.7): transformer and line ratings for the present ambient and time of day, against the
-  loading the model computes from metered data.
+  loading the model computes from metered data;
+- fault location (4.1.1, the first step of FLISR): when a breaker or recloser reports itself locked out by
+  its protection, the chain of latched and unlatched fault indicators on its feeder places the fault in a section.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from amisys.actors.base import handles
 from amisys.actors.dms_planning import DmsPlanning
 from amisys.actors.relay import RelayBook
 from amisys.grid import rating
+from amisys.grid.fault_location import FaultLocation, InconsistentIndicators, locate
 from amisys.grid.powerflow import PowerFlow, Snapshot
 from amisys.grid.topology import Topology
 from amisys.messages import cim, han
@@ -132,6 +135,8 @@ class Dms(DmsPlanning):
         self._records = 0
         self._acted: dict[str, int] = {}
         self._relief: dict[str, tuple[int, str]] = {}  # asset -> (load control began, its emergency record)
+        self.fault_locations: dict[str, FaultLocation] = {}
+        """Feeder → where its present fault is, from the indicators (4.1.1)."""
 
     # -- 3.1.2: voltage at meters on request -------------------------------------------------------------
 
@@ -208,6 +213,7 @@ class Dms(DmsPlanning):
         assert isinstance(measured, cim.PowerSystemMeasurements)
         for m in measured.measurements:
             self.latest[m.source] = m
+        await self.locate_faults(message)
         process = message.header.process
         if process == "4.1.1":
             await self.volt_var(message)
@@ -619,3 +625,40 @@ class Dms(DmsPlanning):
             return
         if not await book.forward_answer(self, message):
             await super().relay(message)
+
+    # -- 4.1.1 fault location ------------------------------------------------------------------------------
+
+    async def locate_faults(self, message: Opened) -> None:
+        """Re-locate the fault of each feeder a report touches: a breaker or recloser reported locked out by its
+        protection (not opened by a switching order) tripped on a fault; the latest indicator reports say how
+        far the fault current went. Once the tripped device is closed again the fault is gone, and the DMS
+        resets the indicators still latched (through the head end, on the leg the report came in on)."""
+        measurements = message.payload.measurements  # type: ignore[attr-defined]
+        topo = self._topology()
+        da = {d.id: d for d in topo.da_devices}
+        feeders = {da[m.source].feeder for m in measurements if m.source in da}
+        for feeder in sorted(feeders):
+            devices = topo.da_devices_of(feeder)
+            tripped = [d.id for d in devices if (m := self.latest.get(d.id)) is not None and m.locked_out]
+            latched = {d.id for d in devices if (m := self.latest.get(d.id)) is not None and m.fault_detected}
+            if not tripped:
+                if self.fault_locations.pop(feeder, None) is not None:  # the fault it located is cleared
+                    await self._reset_indicators(message, sorted(latched))
+                continue
+            try:
+                self.fault_locations[feeder] = locate(topo, tripped[-1], latched, self.model.section_of)
+            except InconsistentIndicators:
+                self.fault_locations.pop(feeder, None)  # wait for the indicators' next reports
+
+    async def _reset_indicators(self, message: Opened, indicators: list[str]) -> None:
+        if not indicators or message.header.source != self.headend:
+            return  # the indicators are reached through the head end (AMI-6, AMI-40), not through SCADA
+        now = self.now_ns()
+        due = [i for i in indicators if now - self._acted.get(i, -(1 << 62)) >= self.window_s * NS]
+        if not due:
+            return
+        controls = [cim.DAControl(device=i, command="reset", reason="fault cleared") for i in due]
+        for control in controls:
+            self._acted[control.device] = now
+            self.da_controls.append((message.header.process, control))
+        await self._answer(message, "DAControls", cim.DAControls(controls=controls))

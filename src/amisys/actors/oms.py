@@ -1,6 +1,7 @@
 """The OMS: outages from last gasps, street light failures, restoration and planned outages.
 
-The head end passes meters' outage notifications (3.5.1), DER outage reports (3.5.2)
+SCADA reports a feeder breaker's lockout (3.5.1, AMI-41), which opens the feeder outage before the first last
+gasp. The head end passes meters' outage notifications (3.5.1), DER outage reports (3.5.2)
 and street light failures (3.5.6); the correlator turns a storm of last gasps into
 one outage per transformer (or feeder). Restoration is verified by pinging the affected
 meters through the head end (3.5.3, 3.5.5), and field crews ask which meters are still
@@ -45,7 +46,9 @@ class Oms(Actor):
         events = message.payload
         assert isinstance(events, cim.EndDeviceEvents)
         for e in events.events:
-            if h.process == "3.5.1" and e.reason == "power_down":
+            if h.process == "3.5.1" and e.reason == "breaker_lockout":  # from SCADA (AMI-41)
+                self.correlator.feeder_trip(e.details["feeder"], e.created_ns, device=e.end_device)
+            elif h.process == "3.5.1" and e.reason == "power_down":
                 self.correlator.last_gasp(e.end_device, e.created_ns)
             elif h.process == "3.5.1" and e.reason == "power_up":
                 self.correlator.restored(e.end_device, e.created_ns)

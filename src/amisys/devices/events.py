@@ -80,6 +80,8 @@ EVENT_CODES: dict[str, EventType] = {
     "ignore_disconnect_lifted": EventType("0.12.31.216", "info", "mitigation lifted: remote disconnects obeyed"),
     "der_disconnected": EventType("0.9.26.68", "warning", "customer DER disconnected by remote command"),
     "der_reconnected": EventType("0.9.26.42", "info", "customer DER reconnection allowed by remote command"),
+    # feeder protection seen by SCADA (§3.5.1 via AMI-41)
+    "breaker_lockout": EventType("0.26.67.85", "critical", "feeder breaker opened to lockout by its protection"),
     # device health
     "low_battery": EventType("0.2.22.150", "warning", "battery low"),
     # street lights (§3.5.6)

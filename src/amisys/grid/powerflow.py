@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from amisys.grid.topology import PHASES, Phase, Topology, Transformer, distance_m
+from amisys.grid.topology import PHASES, DADevice, Phase, Topology, Transformer, distance_m
 
 LIVE_PU = 0.1
 """A node is live above this per-unit voltage (anything above is a hazard to a crew)."""
@@ -58,6 +58,8 @@ class Section:
     kind: str
     bounds: tuple[str, ...]
     buses: tuple[str, ...]
+    trunk: tuple[str, ...] = ()
+    """The section's buses on the feeder trunk, substation side first (none for a lateral)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class _Model:
     transformers: dict[str, str] = field(default_factory=dict)  # id -> "Transformer.x"
     lines: dict[str, str] = field(default_factory=dict)  # id -> "Line.x"
     switches: dict[str, str] = field(default_factory=dict)  # id -> "Line.x" / "Capacitor.x"
+    sensors: dict[str, str] = field(default_factory=dict)  # fault indicator -> "Line.x" (its clamp-on point)
+    located: dict[str, str] = field(default_factory=dict)  # DA device -> section holding its load-side bus
     sections: dict[str, Section] = field(default_factory=dict)
     feeders: dict[str, str] = field(default_factory=dict)  # feeder -> head element
     substations: dict[str, str] = field(default_factory=dict)  # substation -> "Vsource.x"
@@ -150,6 +154,7 @@ class PowerFlow:
         self._islanded: list[str] = []  # PV service points cut off from every grid source
         self._topology_dirty = True
         self._taps: dict[str, int] = {}  # regulator -> tap position under supervisory control
+        self._faults: dict[str, str] = {}  # where a fault is applied -> its Fault element
         self._index()
 
     # -- construction -----------------------------------------------------------------------------------------
@@ -356,6 +361,8 @@ class PowerFlow:
             return m.feeders[element]
         if element in m.lines:
             return m.lines[element]
+        if element in m.sensors:
+            return m.sensors[element]
         if "." in element and self._ckt.SetActiveElement(element) >= 0:  # a raw OpenDSS name, "Line.671692"
             return element
         raise KeyError(f"unknown switchable element {element!r}")
@@ -463,12 +470,21 @@ class PowerFlow:
         self._dss.Text.Command = f"Vsource.{name}.enabled={'yes' if on else 'no'}"
         self._island_src[sp] = on
 
-    def solve(self) -> Snapshot:
-        """Solve the present state (controls such as regulators act as in an OpenDSS snapshot solve)."""
+    def solve(self, *, controls: bool = True) -> Snapshot:
+        """Solve the present state (controls such as regulators act as in an OpenDSS snapshot solve). Without
+        ``controls`` they hold their positions: what the network looks like for the fraction of a second a
+        fault flows, far shorter than a regulator's time delay."""
         t0 = time.perf_counter()
         self._apply_islanding()
         ck = self._ckt
-        ck.Solution.Solve()
+        if controls:
+            ck.Solution.Solve()
+        else:
+            self._dss.Text.Command = "Set ControlMode=OFF"
+            try:
+                ck.Solution.Solve()
+            finally:
+                self._dss.Text.Command = "Set ControlMode=STATIC"
         converged = bool(ck.Solution.Converged)
         vmag = np.asarray(ck.AllBusVmag)
         vpu = np.asarray(ck.AllBusVmagPu)
@@ -606,6 +622,56 @@ class PowerFlow:
         self._taps[element] = position
         return position
 
+    # -- faults ---------------------------------------------------------------------------------------------------
+
+    def section_of(self, device: str) -> str:
+        """The section a DA device's load side is in (for a switching device: the section it feeds)."""
+        try:
+            return self._model.located[device]
+        except KeyError:
+            raise KeyError(f"no DA device {device!r} on a modelled trunk") from None
+
+    def fault_bus(self, at: str) -> str:
+        """Where `apply_fault` puts a fault: the middle trunk bus of a trunk section, or a line's far end."""
+        if at in self._model.sections:
+            trunk = self._model.sections[at].trunk
+            if not trunk:
+                raise ValueError(f"{at} has no trunk bus (a fault on a lateral: name one of its lines)")
+            return trunk[(len(trunk) - 1) // 2]
+        if at in self._model.lines:
+            self._ckt.SetActiveElement(self._model.lines[at])
+            return self._ckt.ActiveCktElement.BusNames[1].split(".")[0]
+        raise KeyError(f"unknown section or line {at!r}")
+
+    def apply_fault(self, at: str, *, ohms: float = 0.01) -> str:
+        """Short all phases to ground at ``at`` (a section or line id; see `fault_bus`) through ``ohms``: an
+        OpenDSS Fault element, in the model until `clear_fault`. Returns the faulted bus."""
+        if at in self._faults:
+            raise ValueError(f"a fault is already applied at {at}")
+        bus = self.fault_bus(at)
+        ck = self._ckt
+        ck.SetActiveBus(bus)
+        nodes = sorted(n for n in ck.ActiveBus.Nodes if n in (1, 2, 3))
+        name = f"fault_{len(self._faults) + 1}_{bus}"
+        self._dss.Text.Command = (
+            f"New Fault.{name} bus1={bus}.{'.'.join(map(str, nodes))} phases={len(nodes)} r={ohms} temporary=no"
+        )
+        self._faults[at] = name
+        self._n_pd = len(ck.PDElements.AllNames)
+        return bus
+
+    def clear_fault(self, at: str) -> None:
+        """The fault at ``at`` is repaired."""
+        name = self._faults.pop(at, None)
+        if name is None:
+            raise KeyError(f"no fault applied at {at!r}")
+        self._dss.Text.Command = f"Fault.{name}.enabled=no"
+        self._n_pd = len(self._ckt.PDElements.AllNames)
+
+    @property
+    def faults(self) -> list[str]:
+        return list(self._faults)
+
     @property
     def circuit(self) -> Any:
         """The underlying dss-python ICircuit, for read-only inspection."""
@@ -704,15 +770,19 @@ def _build_topology_model(
             t = topo.transformer(tid)
             laterals.setdefault(t.lateral, []).append(t)
         events: list[tuple[float, int, str, Any]] = []
+        lateral_indicators = {d.lateral: d for d in topo.da_devices_of(fid) if d.lateral}
         for d in topo.da_devices_of(fid):
-            order = 0 if d.kind in SWITCHING_KINDS or d.kind == "regulator" else 2
+            if d.lateral:
+                continue  # at the head of its lateral, built with it
+            order = 0 if d.kind in SWITCHING_KINDS or d.kind in ("regulator", "fault_indicator") else 2
             events.append((d.trunk_m, order, d.kind, d))
         for n, txs in laterals.items():
             events.append((min(t.trunk_m for t in txs), 1, "lateral", n))
         events.append((max(feeder.length_m, max((e[0] for e in events), default=0.0)), 3, "end", None))
         events.sort(key=lambda e: (e[0], e[1], str(e[3] if e[2] == "lateral" else getattr(e[3], "id", ""))))
         pos, k = 0.0, 0
-        sections: list[dict[str, Any]] = [{"up": None, "down": None, "buses": []}]
+        located: dict[str, int] = {}  # DA device -> index of the section its load side is in
+        sections: list[dict[str, Any]] = [{"up": None, "down": None, "buses": [], "trunk": []}]
 
         def add_element(el: str) -> None:
             nonlocal head
@@ -730,6 +800,7 @@ def _build_topology_model(
                 add_element(f"Line.{name}")
                 cur, pos = nb, at
                 sections[-1]["buses"].append(cur)
+                sections[-1]["trunk"].append(cur)
             if kind in SWITCHING_KINDS:
                 name, nb = names(obj.id), bus_names(obj.id)
                 el = f"Line.{name}"
@@ -737,8 +808,18 @@ def _build_topology_model(
                 model.switches[obj.id] = el
                 add_element(el)
                 sections[-1]["down"] = el
-                sections.append({"up": el, "down": None, "buses": [nb]})
+                sections.append({"up": el, "down": None, "buses": [nb], "trunk": [nb]})
+                located[obj.id] = len(sections) - 1
                 cur = nb
+            elif kind == "fault_indicator":  # clamped on the conductor: a link that carries the trunk's current
+                name, nb = names(obj.id), bus_names(obj.id)
+                cmds.append(f"New Line.{name} phases=3 bus1={cur} bus2={nb} switch=yes")
+                model.sensors[obj.id] = f"Line.{name}"
+                add_element(f"Line.{name}")
+                cur = nb
+                sections[-1]["buses"].append(cur)
+                sections[-1]["trunk"].append(cur)
+                located[obj.id] = len(sections) - 1
             elif kind == "regulator":
                 nb = bus_names(obj.id)
                 kv_ln = feeder.kv / math.sqrt(3)
@@ -758,7 +839,10 @@ def _build_topology_model(
                     add_element(f"Transformer.{name}")
                 cur = nb
                 sections[-1]["buses"].append(cur)
+                sections[-1]["trunk"].append(cur)
+                located[obj.id] = len(sections) - 1
             elif kind == "capacitor":
+                located[obj.id] = len(sections) - 1
                 name = names(obj.id)
                 cmds.append(f"New Capacitor.{name} bus1={cur} phases=3 kvar={capacitor_kvar} kv={feeder.kv}")
                 model.switches[obj.id] = f"Capacitor.{name}"
@@ -780,6 +864,7 @@ def _build_topology_model(
                     pv_kva,
                     sp_of_tx,
                     lights_of_tx,
+                    lateral_indicators.get(obj),
                 )
                 if head is None:
                     head = model.switches[f"{fid}/lateral-{obj}/cutout"]
@@ -791,7 +876,13 @@ def _build_topology_model(
         for i, s in enumerate(kept, 1):
             bounds = tuple(b for b in (s["up"] or head, s["down"]) if b)
             sid = f"{fid}/section-{i}"
-            model.sections[sid] = Section(id=sid, feeder=fid, kind="trunk", bounds=bounds, buses=tuple(s["buses"]))
+            model.sections[sid] = Section(
+                id=sid, feeder=fid, kind="trunk", bounds=bounds, buses=tuple(s["buses"]), trunk=tuple(s["trunk"])
+            )
+            s["id"] = sid
+        for device, ix in located.items():
+            if "id" in sections[ix]:
+                model.located[device] = sections[ix]["id"]
 
     bases = sorted({*kvs, secondary_kv * math.sqrt(3)}, reverse=True)
     cmds.append(f"Set VoltageBases=[{', '.join(f'{b:.6g}' for b in bases)}]")
@@ -816,9 +907,10 @@ def _build_lateral(
     pv_kva: float,
     sp_of_tx: Mapping[str, list[str]],
     lights_of_tx: Mapping[str, list[str]],
+    indicator: DADevice | None = None,
 ) -> list[str]:
-    """A lateral behind its cutout: a line per transformer (carrying the phases used downstream), the service
-    transformers, service drops and premises. Returns the buses it adds."""
+    """A lateral behind its cutout (and its fault indicator, if it has one): a line per transformer (carrying the
+    phases used downstream), the service transformers, service drops and premises. Returns the buses it adds."""
     lid = f"{fid}/lateral-{n}"
     downstream: list[set[str]] = []
     acc: set[str] = set()
@@ -833,6 +925,13 @@ def _build_lateral(
     cmds.append(f"New Line.{cutout} phases={len(downstream[0])} bus1={tap_bus}.{nodes} bus2={first}.{nodes} switch=yes")
     model.switches[f"{lid}/cutout"] = f"Line.{cutout}"
     buses.append(first)
+    if indicator is not None:  # clamped on the lateral just behind the cutout
+        name, nb = names(indicator.id), bus_names(indicator.id)
+        cmds.append(f"New Line.{name} phases={len(downstream[0])} bus1={first}.{nodes} bus2={nb}.{nodes} switch=yes")
+        model.sensors[indicator.id] = f"Line.{name}"
+        model.located[indicator.id] = lid
+        first = nb
+        buses.append(first)
     prev, prev_m = first, 0.0
     kv_ln = feeder_kv / math.sqrt(3)
     for j, t in enumerate(txs, 1):

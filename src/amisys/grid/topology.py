@@ -25,7 +25,7 @@ Segment = Literal["residential", "commercial"]
 
 PHASES: tuple[Phase, ...] = ("A", "B", "C")
 SEGMENTS: tuple[Segment, ...] = ("residential", "commercial")
-DA_KINDS = ("breaker", "recloser", "capacitor", "sectionalizer", "regulator", "switch")
+DA_KINDS = ("breaker", "recloser", "capacitor", "sectionalizer", "regulator", "switch", "fault_indicator")
 STANDARD_KVA = (10.0, 15.0, 25.0, 37.5, 50.0, 75.0, 100.0, 167.0, 250.0, 333.0, 500.0)
 RECORDS_VERSION = 1
 DEFAULT_ORIGIN = (39.7392, -104.9903)
@@ -90,7 +90,8 @@ class ServicePoint:
 
 @dataclass(frozen=True)
 class DADevice:
-    """A distribution-automation device on a feeder trunk (breaker, recloser, capacitor bank, ...)."""
+    """A distribution-automation device on a feeder trunk (breaker, recloser, capacitor bank, line voltage
+    regulator, fault indicator, ...) or a fault indicator at the head of a lateral."""
 
     id: str
     kind: str
@@ -98,6 +99,8 @@ class DADevice:
     lat: float
     lon: float
     trunk_m: float = 0.0
+    lateral: int = 0
+    """0 on the trunk; n for a fault indicator at the head of lateral n (``trunk_m`` is then the lateral's tap)."""
 
 
 @dataclass(frozen=True)
@@ -184,10 +187,15 @@ class Topology:
             if sp.segment not in SEGMENTS:
                 raise ValueError(f"{sp.id}: segment {sp.segment!r} is not one of {SEGMENTS}")
             self._meters_of_tx[sp.transformer].append(sp.meter)
+        laterals = {(t.feeder, t.lateral) for t in self.transformers}
         for d in self.da_devices:
             _ref(d.id, "feeder", d.feeder, self._feeder)
             if d.kind not in DA_KINDS:
                 raise ValueError(f"{d.id}: kind {d.kind!r} is not one of {DA_KINDS}")
+            if d.lateral and d.kind != "fault_indicator":
+                raise ValueError(f"{d.id}: only fault indicators sit on a lateral, not a {d.kind}")
+            if d.lateral and (d.feeder, d.lateral) not in laterals:
+                raise ValueError(f"{d.id}: {d.feeder} has no lateral {d.lateral}")
         for s in self.street_lights:
             _ref(s.id, "feeder", s.feeder, self._feeder)
             tx = _ref(s.id, "transformer", s.transformer, self._transformer)
@@ -432,6 +440,9 @@ def generate(
     commercial_share: float = 0.1,
     transformers_per_lateral: int = 5,
     da_devices: bool = True,
+    fault_indicators: tuple[float, ...] = (0.25, 0.75),
+    lateral_fault_indicators: bool = True,
+    regulator_min_m: float | None = 3500.0,
 ) -> Topology:
     """A radial utility around ``origin``, the same for the same arguments and seed.
 
@@ -440,11 +451,19 @@ def generate(
     apart along each lateral; service points sit 15-60 m from their transformer. ``commercial_share`` of the
     transformers serve commercial customers (bigger kVA). Flags are exact shares of the service points
     (prepayment among residential ones only). Phases per feeder are deliberately a little unbalanced.
+
+    With ``da_devices`` each feeder has a breaker at its head, a mid-trunk recloser, a capacitor bank at 70 %,
+    a fault indicator at each fraction of the trunk in ``fault_indicators`` and, with
+    ``lateral_fault_indicators``, one at the head of each lateral (where the chain of tripped and untripped
+    indicators narrows a fault down, 4.1.1) and, on a trunk of ``regulator_min_m`` or more (None: no feeder),
+    a line voltage regulator at 60 % to hold the far end's voltage up.
     """
     if feeders < 1 or transformers_per_feeder < 1 or customers_per_transformer < 1:
         raise ValueError("feeders, transformers_per_feeder and customers_per_transformer must be at least 1")
     if street_lights_per_feeder < 0 or transformers_per_lateral < 1:
         raise ValueError("street_lights_per_feeder must be >= 0 and transformers_per_lateral >= 1")
+    if any(not 0.0 < f < 1.0 for f in fault_indicators):
+        raise ValueError(f"fault_indicators are fractions of the trunk within (0, 1), not {fault_indicators}")
     for name, value in (
         ("pv_share", pv_share),
         ("ev_share", ev_share),
@@ -511,7 +530,11 @@ def generate(
             tx_index += 1
 
         if da_devices:
-            for kind, frac, suffix in (("breaker", 0.0, "B1"), ("recloser", 0.5, "R1"), ("capacitor", 0.7, "C1")):
+            placed = [("breaker", 0.0, "B1"), ("recloser", 0.5, "R1"), ("capacitor", 0.7, "C1")]
+            if regulator_min_m is not None and length >= regulator_min_m:
+                placed.append(("regulator", 0.6, "V1"))
+            placed += [("fault_indicator", frac, f"FI{i}") for i, frac in enumerate(fault_indicators, 1)]
+            for kind, frac, suffix in placed:
                 lat, lon = geo.at(*_step(0.0, 0.0, bearing, length * frac))
                 das.append(
                     DADevice(
@@ -523,6 +546,20 @@ def generate(
                         trunk_m=round(length * frac, 1),
                     )
                 )
+            for n, tap_m in enumerate(taps if lateral_fault_indicators else [], 1):
+                if any(t.lateral == n and t.feeder == fid for t in tx_list):
+                    lat, lon = geo.at(*_step(0.0, 0.0, bearing, tap_m))
+                    das.append(
+                        DADevice(
+                            id=f"fault_indicator:F{f}-L{n}",
+                            kind="fault_indicator",
+                            feeder=fid,
+                            lat=lat,
+                            lon=lon,
+                            trunk_m=round(tap_m, 1),
+                            lateral=n,
+                        )
+                    )
         for i in range(street_lights_per_feeder):
             light_no += 1
             sx, sy = _step(*_step(0.0, 0.0, bearing, length * (i + 0.5) / street_lights_per_feeder), bearing + 90, 12)

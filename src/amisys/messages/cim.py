@@ -533,6 +533,12 @@ class PowerSystemMeasurement(Record, kw_only=True):
     reactive_power_var: Real | None = None
     frequency_hz: Annotated[float, Meta(ge=0, le=100)] | None = None
     live: bool | None = None
+    switch_open: bool | None = None
+    """Breaker, recloser or switch status (IEC 61970 Switch.open); unset for what has no switch."""
+    locked_out: bool | None = None
+    """A breaker or recloser its protection opened to lockout (not a switching order); unset for the rest."""
+    fault_detected: bool | None = None
+    """A fault indicator's latched target: fault current passed it since its last reset."""
 
 
 class PowerSystemMeasurements(Payload, kw_only=True, tag="PowerSystemMeasurements"):
@@ -577,10 +583,10 @@ class PowerQuality(Payload, kw_only=True, tag="PowerQuality"):
 
 
 class DAControl(Record, kw_only=True):
-    """IEC 61968-5 control of one DA device (switch, capacitor bank, regulator)."""
+    """IEC 61968-5 control of one DA device (switch, capacitor bank, regulator; ``reset`` a fault indicator)."""
 
     device: MRID
-    command: Literal["open", "close", "raise_tap", "lower_tap", "cap_on", "cap_off"]
+    command: Literal["open", "close", "raise_tap", "lower_tap", "cap_on", "cap_off", "reset"]
     reason: Reason
     scheduled_ns: TimestampNs | None = None
 

@@ -196,6 +196,22 @@ class OutageCorrelator:
             rep.restored_ns = ts_ns
         return touched
 
+    def feeder_trip(self, feeder: str, ts_ns: int, *, device: str | None = None) -> Outage:
+        """SCADA saw the feeder's breaker lock out: a confirmed feeder outage now, before the last gasps arrive
+        (they join it; pending reports and open transformer outages of the feeder are absorbed)."""
+        self.topology.feeder(feeder)
+        self.correlate(ts_ns)
+        for o in self._open.values():
+            if not o.planned and o.level == "feeder" and o.device == feeder:
+                return o
+        txs = set(self.topology.transformers_of_feeder(feeder))
+        absorbed = [o for o in self._open.values() if not o.planned and o.level == "transformer" and o.device in txs]
+        meters = set(self.topology.meters_of_feeder(feeder))
+        reports = {m: self._pending.pop(m) for m in list(self._pending) if m in meters}
+        o = self._open_feeder(feeder, reports, absorbed, start_ns=ts_ns)
+        o.reason = f"{device or 'breaker'} lockout"
+        return o
+
     def schedule_outage(self, devices: Iterable[str], start_ns: int, end_ns: int, reason: str = "") -> Outage:
         """A planned outage of the meters behind ``devices``; its affected meters and service points get notified.
 
@@ -311,8 +327,12 @@ class OutageCorrelator:
         self._maybe_close(o)
         return o
 
-    def _open_feeder(self, feeder: str, reports: dict[str, _Report], absorbed: list[Outage]) -> Outage:
+    def _open_feeder(
+        self, feeder: str, reports: dict[str, _Report], absorbed: list[Outage], start_ns: int | None = None
+    ) -> Outage:
         starts = [r.ts_ns for r in reports.values()] + [o.start_ns for o in absorbed]
+        if start_ns is not None:
+            starts.append(start_ns)
         o = self._new(
             device=feeder,
             level="feeder",

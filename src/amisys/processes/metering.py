@@ -14,7 +14,7 @@ from amisys.devices.meter import Meter
 from amisys.messages import cim
 from amisys.processes.runner import process
 from amisys.sim.clock import NS
-from amisys.sim.fleet import Fleet, advance
+from amisys.sim.fleet import Fleet, advance, with_grid
 
 HOUR = 3600
 DAY = 86_400
@@ -282,12 +282,28 @@ def _outage(fleet: Fleet, transformer: str, start_ns: int, end_ns: int) -> list[
     return meters
 
 
-@process("3.5.1", "Outage detection: a transformer fails; its meters send last gasps")
+@process("3.5.1", "Outage detection: a fault locks out a feeder breaker (SCADA tells the OMS); last gasps follow")
 async def outage(fleet: Fleet, options: dict[str, Any]) -> None:
-    transformers = options.get("transformers") or [fleet.topology.transformers[0].id]
+    """A permanent fault on the first trunk section of the first feeder (``fault_at``: another section or line)
+    in the fleet's power flow; the breaker's protection clears it, and two hours later the crew has repaired
+    it and closes the breaker. With ``transformers`` those transformers fail instead: only their meters' last
+    gasps report it (SCADA sees no breaker trip, so the AMI-41 leg of RES-61 stays unobserved)."""
     now = fleet.utility.clock.now_ns()
-    for tx in transformers:
-        _outage(fleet, tx, now, now + 2 * HOUR * NS)
+    if options.get("transformers"):
+        for tx in options["transformers"]:
+            _outage(fleet, tx, now, now + 2 * HOUR * NS)
+    else:
+        grid = with_grid(fleet).grid
+        assert grid is not None
+        at = options.get("fault_at") or f"{fleet.topology.feeders[0].id}/section-1"
+        tripped = grid.apply_fault(at, ts_ns=now).tripped
+
+        async def repair() -> None:
+            grid.clear_fault(at)
+            if tripped is not None:
+                grid.operate(tripped, "close")
+
+        fleet.at(now + 2 * HOUR * NS, f"repair: fault at {at}", repair)
     await advance(fleet, 900)
     fleet.oms.correlate()
 

@@ -30,6 +30,7 @@ from amisys.actors.mdms import Mdms
 from amisys.actors.meter import MeterActor
 from amisys.actors.oms import Oms
 from amisys.actors.premises import Customer, CustomerEms, EsiGateway, FieldCrewTool, StreetLightActor
+from amisys.actors.scada import Scada
 from amisys.actors.sub_meter import SubMeterCircuit
 from amisys.actors.third_party import ThirdParty
 from amisys.devices.han import (
@@ -91,6 +92,8 @@ class Fleet:
     """HAN devices behind each premises' ESI, by meter."""
     weather: Weather = field(default_factory=Weather)
     """The outdoor temperature the heat pumps work against (a trigger may bring a cold snap)."""
+    scada: Scada | None = None
+    """Distribution SCADA scanning the feeder-head breakers, when the fleet runs its grid (`with_grid`)."""
 
     @property
     def headend(self) -> HeadEnd:
@@ -351,6 +354,8 @@ async def _step(fleet: Fleet, until: int, step_s: int) -> None:
         await light.advance(now)
     for da in fleet.da_devices.values():
         await da.advance(now)
+    if fleet.scada is not None:
+        await fleet.scada.advance(now)
     await fleet.headend.tick()
     await fleet.mdms.tick()
     await u.settle()
@@ -388,6 +393,7 @@ def with_grid(fleet: Fleet) -> Fleet:
         device = u.add(DAFieldDevice(d.id, u, kind=d.kind, feeder=d.feeder, grid=grid))
         fleet.da_devices[d.id] = device
         fleet.headend.register_da(d.id, d.feeder)
+    fleet.scada = u.add(Scada("scada", u, grid=grid))
     return fleet
 
 
