@@ -368,3 +368,14 @@ def test_audit_page_verifies_the_chain_and_pages(app_client) -> None:
 
 def console_sim(client: TestClient):
     return client.app.state.console.sim
+
+
+def test_cli_refuses_a_missing_users_file(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from amisys.cli import app
+
+    result = CliRunner().invoke(app, ["console", "--users", str(tmp_path / "none.toml"), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "cannot read users file" in result.output
+    result = CliRunner().invoke(app, ["console", "--port", "70000", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--port must be 1..65535" in result.output
