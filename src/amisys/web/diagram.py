@@ -17,7 +17,7 @@ PER_ROW = 24
 TX_W = 44
 METER_R = 4
 ROW_H = 90
-LEFT = 140
+LEFT = 150
 
 COLOURS = {
     "live": "#3a9d5d",
@@ -70,7 +70,7 @@ def feeder_svg(topology: Topology, states: dict[str, MeterState], out_devices: d
         top = y
         parts.append(
             f'<g class="feeder" id="feeder-{escape(feeder.id)}"><title>{escape(feeder.id)} ({feeder.kv} kV)</title>'
-            f'<text x="{LEFT - 8}" y="{y + 4}" text-anchor="end" class="label">{escape(feeder.id)}</text>'
+            f'<text x="{LEFT - 4}" y="{y - 6}" text-anchor="end" class="label">{escape(feeder.id)}</text>'
         )
         for row in rows:
             width = max(1, len(row)) * TX_W

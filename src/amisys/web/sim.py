@@ -64,10 +64,14 @@ class Simulation:
 
     async def _run(self) -> None:
         step = self.speed * self.tick_s
+        loop = asyncio.get_running_loop()
+        took = 0.0
         while True:
-            await asyncio.sleep(self.tick_s)
+            await asyncio.sleep(max(0.01, self.tick_s - took))  # a slow step (the daily read) eats into the wait
+            began = loop.time()
             try:
                 await self.pass_time(step)
+                took = loop.time() - began
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the clock stops; the console stays up and says why

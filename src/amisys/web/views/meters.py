@@ -135,6 +135,7 @@ def meter_context(c: Console, meter: str) -> dict[str, Any]:
     return {
         "meter": meter,
         "sp": sp,
+        "feeder": f.topology.feeder_of(meter),
         "account": account,
         "device": device,
         "switch_history": store.devices.history(meter, "rcd_state")[-6:] if device else [],
