@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from amisys.security.commands import targets_of
 from amisys.web.app import create_app
 from amisys.web.auth import (
     Users,
@@ -126,7 +127,21 @@ def test_session_cookie_is_httponly_strict_and_signed(app_client) -> None:
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
     value = client.cookies.get("amisys_session")
+    assert client.get("/meters", follow_redirects=False).status_code == 200
+    client.cookies.clear()
     client.cookies.set("amisys_session", value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
+    assert client.get("/meters", follow_redirects=False).status_code == 303
+
+
+def test_logout_ends_the_session_for_good(app_client) -> None:
+    client, _ = app_client
+    csrf = login(client, "vera")
+    value = client.cookies.get("amisys_session")
+    assert client.post("/logout", data={"csrf": "wrong"}).status_code == 403
+    r = client.post("/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    client.cookies.clear()
+    client.cookies.set("amisys_session", value)  # the old cookie, replayed
     assert client.get("/meters", follow_redirects=False).status_code == 303
 
 
@@ -296,6 +311,34 @@ def test_quarantine_form_rejects_bad_input(app_client, data: dict, message: str)
     csrf = login(client, "sue")
     r = client.post("/security/quarantine", data={"csrf": csrf, **data})
     assert r.status_code in (400, 403) and message in shown(r)
+
+
+def test_supervisor_rejects_a_held_burst_and_the_issuer_cannot(app_client) -> None:
+    client, f = app_client
+    victims = sorted(f.meters)[20:32]
+
+    async def burst() -> None:
+        for m in victims:
+            order = f.cis.open_service_order(m, "disconnect", "operator:sam")
+            await f.cis.switch_on_order(
+                m, connect=False, order=order, process="3.4.3", reason="burst", operator="operator:sam"
+            )
+
+    client.portal.call(console_sim(client).act, burst)
+    held = [h for h in f.headend.endpoint.guard.held if h.operator == "operator:sam"]
+    assert held
+    qid = held[-1].id
+    (target,) = targets_of(held[-1].item.payload)
+    csrf = login(client, "sam")
+    r = client.post("/security/quarantine", data={"csrf": csrf, "qid": qid, "decision": "reject", "reason": "mine"})
+    assert r.status_code == 403 and f"operator:sam issued {qid} and cannot reject it" in shown(r)
+    csrf = login(client, "sue")
+    r = client.post("/security/quarantine", data={"csrf": csrf, "qid": qid, "decision": "reject", "reason": "bogus"})
+    assert r.status_code == 200 and f"{qid} rejected by operator:sue" in shown(r)
+    assert qid not in {h.id for h in f.headend.endpoint.guard.held}
+    rejected = f.utility.audit.find(decision="rejected")[-1]
+    assert rejected.detail["quarantine"] == qid and rejected.detail["approver"] == "operator:sue"
+    assert f.utility.store.devices.get(target).rcd_state == "closed"  # the rejected disconnect never ran
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.sync_api import sync_playwright
 
 from amisys.security.commands import targets_of
 from amisys.sim.fleet import Fleet
@@ -20,8 +21,6 @@ from amisys.web.app import create_app
 from tests.console_support import PASSWORD, fleet, users
 
 CHROMIUM = Path("/usr/bin/chromium")
-playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make system-deps)")
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -78,7 +77,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with playwright.sync_playwright() as p:
+    if not CHROMIUM.exists():  # fail, not skip: `make test` installs it first
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
+    with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         yield b
         b.close()

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from amisys.sim.fleet import Fleet
-from amisys.web.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, Sessions, Users
+from amisys.web.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, Sessions, Users, csrf_ok
 from amisys.web.common import Console, Forbidden, LoginRequired, console, redirect, render, session_of
 from amisys.web.sim import Simulation
 from amisys.web.views import dr, meters, outages, requirements, security
@@ -115,6 +115,16 @@ def create_app(
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
+        found = session_of(request)
+        if found is not None:
+            user, session = found
+            form = await request.form()
+            if not csrf_ok(session, form.get("csrf")):
+                raise Forbidden("the form's CSRF token is missing or wrong: reload the page and try again")
+            c = console(request)
+            c.sessions.end(session)
+            c.flashes.pop(session.csrf, None)
+            c.audit.append("console", "", "", "", "logout", user.operator, {"operator": user.operator})
         response = redirect("/login")
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response

@@ -198,14 +198,20 @@ class Session:
 
 
 class Sessions:
-    """Signed session cookies and their CSRF tokens."""
+    """Signed session cookies and their CSRF tokens; a cookie is honoured only while its session is live here,
+    so logging out ends it for good (a copied cookie does not outlive the logout)."""
 
     def __init__(self, secret: bytes) -> None:
         self._signer = URLSafeTimedSerializer(secret, salt="amisys-console-session")
+        self._live: set[str] = set()
 
     def new(self, username: str) -> tuple[Session, str]:
         session = Session(username, secrets.token_urlsafe(24))
+        self._live.add(session.csrf)
         return session, self._signer.dumps({"u": session.username, "c": session.csrf})
+
+    def end(self, session: Session) -> None:
+        self._live.discard(session.csrf)
 
     def read(self, cookie: str | None) -> Session | None:
         if not cookie:
@@ -215,6 +221,8 @@ class Sessions:
         except (BadSignature, SignatureExpired):
             return None
         if not isinstance(data, dict) or not isinstance(data.get("u"), str) or not isinstance(data.get("c"), str):
+            return None
+        if data["c"] not in self._live:
             return None
         return Session(data["u"], data["c"])
 

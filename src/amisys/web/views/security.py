@@ -72,8 +72,9 @@ async def decide(request: Request) -> Response:
         if isinstance(exc, CommandRefused):
             c.record(user, "refused", f"{values.get('decision')} of {values.get('qid')} refused: {exc}")
         return _security(request, status=400 if isinstance(exc, FormError) else 403, error=str(exc), form=values)
-    c.record(user, verb, f"{qid} {verb}d: {reason}", {"quarantine": qid})
-    flash(request, "ok", f"{qid} {verb}d by {user.operator}")
+    done = {"approve": "approved", "reject": "rejected"}[verb]
+    c.record(user, verb, f"{qid} {done}: {reason}", {"quarantine": qid})
+    flash(request, "ok", f"{qid} {done} by {user.operator}")
     return redirect("/security")
 
 
