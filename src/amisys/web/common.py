@@ -38,6 +38,11 @@ class Console:
         return self.sim.fleet
 
     @property
+    def timezone(self) -> str:
+        """The utility's local time zone, in which the control room reads times."""
+        return self.fleet.utility.tariffs.schedule.timezone
+
+    @property
     def audit(self) -> AuditLog:
         return self.fleet.utility.audit
 
@@ -125,15 +130,16 @@ def render(
         "user": found[0] if found else None,
         "csrf": found[1].csrf if found else "",
         "messages": messages,
-        "now": when(c.sim.now_ns) if c.sim.started_ns is not None else "",
+        "now": when(c.sim.now_ns, c.timezone) if c.sim.started_ns is not None else "",
         "sim_error": c.sim.error,
+        "when": lambda ts: when(ts, c.timezone),
         "speed": c.sim.speed,
         "form": {},
     }
     return TEMPLATES.TemplateResponse(request, template, base | context, status_code=status)
 
 
-def when(ts_ns: int | None, tz: str = "America/New_York") -> str:
+def when(ts_ns: int | None, tz: str) -> str:
     """A simulated time as the control room reads it (local time)."""
     if ts_ns is None:
         return "–"
@@ -144,5 +150,4 @@ def csrf_field(csrf: str) -> Markup:
     return Markup('<input type="hidden" name="csrf" value="{}">').format(csrf)
 
 
-TEMPLATES.env.globals["when"] = when
 TEMPLATES.env.globals["csrf_field"] = csrf_field

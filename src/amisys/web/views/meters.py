@@ -178,8 +178,13 @@ async def read(request: Request, meter: str) -> Response:
     c = console(request)
     if (bad := _unknown(request, meter)) is not None:
         return bad
-    before = c.fleet.utility.clock.now_ns()
-    await c.sim.act(lambda: c.fleet.cis.read_on_demand(meter))
+
+    async def ask() -> int:  # under the clock's lock: a register stored from now on is this read's answer
+        at = c.fleet.utility.clock.now_ns()
+        await c.fleet.cis.read_on_demand(meter)
+        return at
+
+    before = await c.sim.act(ask)
     c.record(user, "on-demand-read", f"3.1.2 on-demand read of {meter}", {"meter": meter})
     got = c.fleet.utility.store.db.query(
         "SELECT reading_type, value FROM register_readings WHERE meter = ? AND ts_ns >= ? ORDER BY reading_type",
@@ -200,7 +205,11 @@ async def service_order(request: Request, meter: str) -> Response:
         return bad
     try:
         purpose = forms.choice(values.get("purpose"), "purpose", ["connect", "disconnect"])
-        ref = await c.sim.act(_async(lambda: c.fleet.cis.open_service_order(meter, purpose, user.operator)))
+
+        async def open_order() -> str:
+            return c.fleet.cis.open_service_order(meter, purpose, user.operator)
+
+        ref = await c.sim.act(open_order)
     except (FormError, LookupError, CommandRefused) as exc:
         return _again(request, c, meter, exc, values)
     c.record(user, "service-order", f"{ref} opened for {meter}", {"meter": meter, "order": ref})
@@ -244,10 +253,3 @@ async def switch(request: Request, meter: str) -> Response:
     else:
         flash(request, "error", f"{action} of {meter} sent under {order}; the switch still reads {state}")
     return redirect(f"/meters/{meter}")
-
-
-def _async(fn):
-    async def run():
-        return fn()
-
-    return run
