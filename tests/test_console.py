@@ -369,7 +369,8 @@ def test_dr_event_goes_to_the_enrolled_gateways(app_client) -> None:
     event = re.search(r"DR event (dlc-residential-\d+) issued", r.text).group(1)
     assert f.utility.records.get(event).kind == "dr-event"
     assert any(t.process == "4.2.1" and t.kind.endswith("LoadControl") for t in f.utility.bus.trace)
-    assert event in client.get("/dr").text
+    row = re.search(rf"<tr><td>{event}</td>.*?</tr>", client.get("/dr").text, re.S).group(0)
+    assert "operator:otto" in row
 
 
 @pytest.mark.parametrize(

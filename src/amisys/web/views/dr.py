@@ -37,11 +37,15 @@ def _dr(request: Request, status: int = 200, error: str | None = None, form: dic
     for r in lms.load_control_responses:
         responses[r.event][r.status] += 1
     answers = Counter((proc, a.status) for _, proc, a, _ in lms.answers)
+    requested = {
+        r.detail.get("event"): r.detail.get("operator") for r in c.audit.find(decision="dr-event", actor="console")
+    }
     events = [
         {
             "ref": r.ref,
             "kind": r.kind,
             "issued_by": r.issued_by,
+            "operator": requested.get(r.ref),
             "devices": len(r.targets or ()),
             "expires": r.expires_ns,
             "active": not r.closed and (r.expires_ns is None or r.expires_ns > now),
