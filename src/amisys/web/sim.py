@@ -61,6 +61,7 @@ class Simulation:
             self._task = None
         async with self.lock:
             await self.fleet.utility.stop()
+            self.fleet.utility.store.close()
 
     async def _run(self) -> None:
         step = self.speed * self.tick_s
