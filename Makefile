@@ -26,11 +26,14 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Debian packages the project needs (Graphviz draws the system diagram).
+# Debian packages the project needs: Graphviz draws the system diagram; the console's browser tests drive
+# Debian's chromium (Playwright's own browser download does not work here). One apt-get update for both.
 system-deps:
-	@command -v dot >/dev/null || { \
+	@MISSING="$$(command -v dot >/dev/null || echo graphviz) $$([ -x /usr/bin/chromium ] || echo chromium)"; \
+	if [ -n "$$(echo $$MISSING)" ]; then \
 	  SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$MISSING; \
+	fi
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -251,3 +251,46 @@ def process_run(
     for name, exc in failures:
         typer.echo(f"actor failure in {name}: {type(exc).__name__}: {exc}", err=True)
     raise typer.Exit(0 if result.report.ok and not failures else 1)
+
+
+@app.command("console")
+def console_cmd(
+    meters: Annotated[int, typer.Option(help="Meters of the simulated utility")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated utility")] = 1,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    users_file: Annotated[
+        Path | None, typer.Option("--users", help="Users file (TOML or JSON); default: a new one in --out")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the store, audit log and users file")] = Path(
+        "out/console"
+    ),
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second (0: paused)")] = 900.0,
+) -> None:
+    """Serve the operator console over a running simulated utility (docs/console.md)."""
+    import asyncio
+
+    import uvicorn
+
+    from amisys.demo.run import Demo, DemoConfig
+    from amisys.web.app import create_app
+    from amisys.web.auth import UsersFileError, generate_users, load_users
+
+    if not 1 <= port <= 65535:
+        raise _fail(ValueError(f"--port must be 1..65535, not {port}"))
+    if speed < 0:
+        raise _fail(ValueError(f"--speed must be >= 0, not {speed}"))
+    try:
+        if users_file is None:
+            users_file = out_dir / "users.toml"
+            made = generate_users(users_file)
+            out.print(f"wrote {users_file}; these passwords are shown only now:", highlight=False)
+            for name, password in made.items():
+                out.print(f"  {name:<10} {password}", highlight=False)
+        users = load_users(users_file)
+        demo = Demo(DemoConfig(seed=seed, meters=meters, out=out_dir))
+    except (UsersFileError, ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    out.print(f"{len(demo.fleet.meters)} meters; warming up one simulated day, then serving http://{host}:{port}/")
+    config = uvicorn.Config(create_app(demo.fleet, users, speed=speed), host=host, port=port, log_level="warning")
+    asyncio.run(uvicorn.Server(config).serve())

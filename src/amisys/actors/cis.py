@@ -578,6 +578,22 @@ class Cis(Actor):
         assert isinstance(analysis, cim.TariffAnalysis)
         self.tariff_analyses.setdefault(message.header.process, {})[analysis.group] = analysis
 
+    # -- operator service orders (the console) ----------------------------------------------
+
+    def open_service_order(self, meter: str, purpose: str, operator: str) -> str:
+        """A service order an operator asks for, covering one meter for a day."""
+        if self.store.accounts.service_point_of(meter, self.now_ns()) is None:
+            raise LookupError(f"{meter} is installed at no service point")
+        return self._service_order(f"{purpose}-{operator.split(':')[-1]}", {meter}, self.now_ns() + 86_400 * NS)
+
+    async def switch_on_order(
+        self, meter: str, *, connect: bool, order: str, process: str, reason: str, operator: str
+    ) -> None:
+        """An operator's connect (3.4.1, 3.4.2: scheduled by the MDMS) or disconnect (3.4.3-3.4.5: to the head
+        end) now, under the service order (or emergency) the operator names."""
+        to, control = (self.mdms, cim.RCD_CLOSE) if connect else (self.headend, cim.RCD_OPEN)
+        await self._switch(to, meter, control, self.now_ns(), process, reason, operator, order)
+
 
 @dataclass
 class Dispute:

@@ -88,6 +88,13 @@ class BusinessRecords:
     def close(self, ref: str) -> None:
         self._records[ref].closed = True
 
+    def get(self, ref: str) -> BusinessRecord | None:
+        return self._records.get(ref)
+
+    def all(self) -> list[BusinessRecord]:
+        """Every record, in the order opened (for operators' views)."""
+        return list(self._records.values())
+
     def authorize(self, ref: str | None, noun: str, target: str) -> BusinessRecord:
         """The open record that authorizes ``noun`` toward ``target``, or CommandRefused."""
         allowed = AUTHORITY.get(noun)

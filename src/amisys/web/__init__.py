@@ -1,0 +1,1 @@
+"""The operator console (`amisys console`): web pages and operator actions over a running simulated utility."""
