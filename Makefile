@@ -3,13 +3,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
-OUT    ?= out/requirements
+OUT    ?= out/demo
 LINTED := $(wildcard src tests bench)
 
 .PHONY: run test lint system-deps clean
 
 run: $(STAMP) system-deps
-	$(BIN)/amisys requirements --out $(OUT)
+	$(BIN)/amisys demo --out $(OUT)
 
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -q

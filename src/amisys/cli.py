@@ -294,3 +294,59 @@ def console_cmd(
     out.print(f"{len(demo.fleet.meters)} meters; warming up one simulated day, then serving http://{host}:{port}/")
     config = uvicorn.Config(create_app(demo.fleet, users, speed=speed), host=host, port=port, log_level="warning")
     asyncio.run(uvicorn.Server(config).serve())
+
+
+@app.command("demo")
+def demo_cmd(
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same week and the same trace")] = 1,
+    meters: Annotated[int, typer.Option(help="Meters of the simulated utility")] = 2000,
+    days: Annotated[int, typer.Option(help="Simulated days")] = 7,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the report, store and audit log go")] = Path("out/demo"),
+) -> None:
+    """Run a simulated utility through a week: every business process, faults and attacks; write the report."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from amisys.demo import report
+    from amisys.demo.run import DemoConfig, run_demo
+
+    try:
+        config = DemoConfig(seed=seed, meters=meters, days=days, out=out_dir)
+    except ValueError as exc:
+        raise _fail(exc) from None
+    began = time.monotonic()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("day {task.fields[day]:.1f}/{task.fields[total_days]}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[what]}"),
+        console=out,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("simulated week", total=days * 86_400, day=0.0, total_days=days, what="building")
+
+        def show(done_s: int, what: str) -> None:
+            fields = {"day": done_s / 86_400}
+            if what:
+                fields["what"] = what
+            bar.update(task, completed=min(done_s, days * 86_400), **fields)
+
+        result = run_demo(config, show)
+    wall = time.monotonic() - began
+    md, html = report.write(result, out_dir, wall_s=wall)
+    s = result
+    ok = sum(1 for r in s.processes.values() if r.ok)
+    stopped = sum(1 for a in s.attacks if a.stopped)
+    out.print(
+        f"{len(s.fleet.meters)} meters, {days} days in {wall:.0f} s: {ok}/{len(s.processes)} processes conform, "
+        f"{stopped}/{len(s.attacks)} attacks stopped, {s.messages} deliveries; report: {md}, {html}",
+        highlight=False,
+    )
+    for r in s.processes.values():
+        if not r.ok:
+            out.print(r.summary(), highlight=False)
+    for failure in s.failures:
+        out.print(f"actor failure: {failure}", highlight=False)
+    raise typer.Exit(0 if s.ok else 1)

@@ -75,7 +75,9 @@ class DAFieldDevice(Actor):
         self.grid = grid
         self.headend = headend
         self.volts_per_pu = kv * 1000 / math.sqrt(3)
-        self.reports: dict[str, int] = {MONITORING: monitoring_s}
+        # a fault indicator reports when it latches or resets, plus an hourly heartbeat; the others every scan
+        period = 3600 if kind == "fault_indicator" else monitoring_s
+        self.reports: dict[str, int] = {MONITORING: max(period, monitoring_s)}
         """Processes the device reports under, with the period in seconds."""
         self.applied: list[tuple[str, cim.DAControl]] = []
         self.refused: list[Refusal] = []

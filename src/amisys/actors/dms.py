@@ -77,6 +77,9 @@ class TagOut:
     live_reports: list[cim.PowerSystemMeasurement] = field(default_factory=list)
     der_disconnected: set[str] = field(default_factory=set)
     dead_confirmed: bool = False
+    suspects: list[str] | None = None
+    """The DER meters whose inverter explains the live reports (searched for in the model)."""
+    suspects_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -554,7 +557,11 @@ class Dms(DmsPlanning):
             tag.dead_confirmed = False
             tag.live_reports.append(m)
             self.hazards.append((tag.section, m))
-            pending = [d for d in self.back_feeders(tag) if d not in tag.der_disconnected]
+            exhausted = tag.suspects is not None and all(d in tag.der_disconnected for d in tag.suspects)
+            if tag.suspects is None or (exhausted and tag.suspects_at != self.now_ns()):
+                # search the model once per instant: still live with every suspect off means another inverter
+                tag.suspects, tag.suspects_at = self.back_feeders(tag), self.now_ns()
+            pending = [d for d in tag.suspects if d not in tag.der_disconnected]
             if not pending:
                 continue
             tag.der_disconnected.update(pending)

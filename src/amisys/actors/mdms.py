@@ -154,6 +154,10 @@ class Mdms(Actor):
             return "5.3.1"
         return "3.1.1"
 
+    def last_read_ns(self, meter: str) -> int:
+        """Up to when the MDMS has read ``meter`` (0: never)."""
+        return self._last_read.get(meter, 0)
+
     def _read_from(self, meter: str, now: int) -> int:
         if meter in self._last_read:
             return self._last_read[meter]
@@ -215,11 +219,7 @@ class Mdms(Actor):
             if window is not None:
                 start = min(start, _floor(window[0], step))
                 end = max(end, _floor(window[1], step))
-            history = [
-                self._stored(reading.meter, reading_type, start - (d + 1) * DAY_NS, start - d * DAY_NS)
-                for d in range(self.rules.profile_days)
-            ]
-            history = [h for h in history if h.intervals]
+            history = self._history(reading.meter, reading_type, start)
             result = vee.validate(series, start, end, self.rules, history=history)
             self.issues.extend(result.issues)
             estimated = vee.estimate(result.series, history, self.rules)
@@ -228,6 +228,17 @@ class Mdms(Actor):
                 for i in estimated.intervals
             ]
             self.store.meter_data.ingest_many(rows)
+
+    def _history(self, meter: str, reading_type: str, start_ns: int) -> list[vee.Series]:
+        """The stored days before ``start_ns`` (most recent first, days without data left out), read at once."""
+        days = self.rules.profile_days
+        rows = self.store.meter_data.series(meter, reading_type, start_ns - days * DAY_NS, start_ns)
+        by_day: dict[int, list[vee.Interval]] = {}
+        for r in rows:
+            by_day.setdefault((start_ns - r.start_ns - 1) // DAY_NS, []).append(
+                vee.Interval(r.start_ns, r.value_wh, r.quality)  # type: ignore[arg-type]
+            )
+        return [vee.Series(meter, reading_type, 900, by_day[d]) for d in range(days) if d in by_day]
 
     def _stored(self, meter: str, reading_type: str, start_ns: int, end_ns: int) -> vee.Series:
         rows = self.store.meter_data.series(meter, reading_type, start_ns, end_ns)
@@ -245,7 +256,7 @@ class Mdms(Actor):
         if account is None or process not in BILLING_READS:
             return
         period = self._closed_cycle(account, end)
-        if period is not None:
+        if period is not None and (meter, *period) not in self.determinants:  # each closed cycle billed once
             await self.send_to_billing(meter, account, period, process)
 
     def _account_of(self, meter: str, at_ns: int) -> tuple[object | None, str | None]:
@@ -308,11 +319,12 @@ class Mdms(Actor):
     async def _check_anomaly(self, meter: str, end: int) -> None:
         """3.3.2: the last day's consumption far below the meter's own previous week, on an occupied premise."""
         day_start = end - DAY_NS
-        recent = sum(i.value_wh or 0 for i in self._stored(meter, OBIS_IMPORT_PROFILE, day_start, end).intervals)
-        before = self._stored(meter, OBIS_IMPORT_PROFILE, day_start - 7 * DAY_NS, day_start).intervals
-        if len(before) < 96 * 3:
+        data = self.store.meter_data
+        recent, _ = data.total(meter, OBIS_IMPORT_PROFILE, day_start, end)
+        before_wh, before_n = data.total(meter, OBIS_IMPORT_PROFILE, day_start - 7 * DAY_NS, day_start)
+        if before_n < 96 * 3:
             return
-        typical = sum(i.value_wh or 0 for i in before) / (len(before) / 96)
+        typical = before_wh / (before_n / 96)
         account, _ = self._account_of(meter, end)
         if account is not None and typical > 0 and recent < (1 - self.anomaly_drop) * typical:
             await self.open_case(meter, "3.3.2", "anomalous_readings", f"{recent:.0f} Wh/day vs {typical:.0f}")

@@ -7,11 +7,13 @@ audit records that prove it. Nothing here tells the defenders an attack is comin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from amisys.bus import Delivery, RateLimited
 from amisys.demo.adversary import Adversary
 from amisys.messages import cim
+from amisys.security.audit import AuditRecord
 from amisys.security.commands import targets_of
 from amisys.sim.clock import NS
 from amisys.sim.fleet import Fleet
@@ -30,6 +32,8 @@ class AttackResult:
     watch_meter: str | None = None
     """For attacks judged later (tamper, theft): the meter whose revenue-protection case is awaited."""
     contacts_mark: int = 0
+    case_records: list[str] = field(default_factory=list)
+    stop_watch: Callable[[], None] | None = None
 
     @property
     def stopped(self) -> bool:
@@ -40,15 +44,12 @@ class _AuditWatch:
     """The audit records a defence writes while an attack runs."""
 
     def __init__(self, fleet: Fleet) -> None:
-        self.audit = fleet.utility.audit
-        self.mark = len(self.audit)
+        self.seen: list[AuditRecord] = []
+        self.stop = fleet.utility.audit.watch(self.seen.append)
 
-    def since(self) -> list:
-        records = self.audit.records()
-        return records[self.mark :]
-
-    def defences(self, result: AttackResult) -> list:
-        found = [r for r in self.since() if r.decision in DEFENCE_DECISIONS]
+    def defences(self, result: AttackResult) -> list[AuditRecord]:
+        self.stop()
+        found = [r for r in self.seen if r.decision in DEFENCE_DECISIONS]
         for r in found:
             result.audit_ids.append(r.id)
             why = r.reason or r.decision
@@ -176,6 +177,13 @@ def _await_case(fleet: Fleet, result: AttackResult, meter: str) -> None:
     result.watch_meter = meter
     result.contacts_mark = len(fleet.cis.contacts)
 
+    def keep(record: AuditRecord) -> None:
+        case = record.detail.get("noun") == "RevenueProtectionCase"
+        if case and record.actor == "cis" and record.decision == "accepted":
+            result.case_records.append(record.id)
+
+    result.stop_watch = fleet.utility.audit.watch(keep)
+
 
 def judge_detection(fleet: Fleet, result: AttackResult) -> None:
     """After the read cycles that follow it: was the tamper or theft detected?"""
@@ -184,10 +192,11 @@ def judge_detection(fleet: Fleet, result: AttackResult) -> None:
     meter = result.watch_meter
     cases = [c for c in fleet.cis.contacts[result.contacts_mark :] if c[1] == meter]
     result.how = [f"revenue-protection case for {meter}: {reason}" for _, _, reason in cases]
+    if result.stop_watch is not None:
+        result.stop_watch()
     if cases:
         result.outcome = "detected"
-        ids = [r.id for r in fleet.utility.audit.records() if r.actor == "cis" and r.process.startswith("3.3")]
-        result.audit_ids.extend(ids[-len(cases) :])
+        result.audit_ids.extend(result.case_records[: len(cases)])
     else:
         result.outcome = "NOT STOPPED"
         result.how.append(f"no revenue-protection case for {meter}")

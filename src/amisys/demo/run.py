@@ -138,15 +138,15 @@ class Demo:
     def _build(self) -> Fleet:
         c = self.config
         clock = SimClock(int(START.timestamp()) * NS)
-        store = audit = None
+        audit = None
         if c.out is not None:
             c.out.mkdir(parents=True, exist_ok=True)
             for stale in c.out.glob("amisys.db*"):
                 stale.unlink()
             for stale in c.out.glob("audit.jsonl*"):
                 stale.unlink()
-            store = Store.open(c.out / "amisys.db", clock=clock.now_ns)
             audit = c.out / "audit.jsonl"
+        store = Store.open(":memory:", clock=clock.now_ns)  # saved to out/amisys.db at the end (`save`)
         per_feeder = max(2, round(c.meters / (c.feeders * METERS_PER_TRANSFORMER)))
         return build(
             feeders=c.feeders,
@@ -328,6 +328,8 @@ class Demo:
             timeline=sorted(self.timeline),
         )
         await u.bus.aclose()
+        if self.config.out is not None:
+            u.store.db.save(self.config.out / "amisys.db")
         return result
 
     def _starter(self, happening: Happening, running: list[asyncio.Task[None]]) -> Callable[[], Awaitable[None]]:

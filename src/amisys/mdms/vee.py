@@ -410,7 +410,7 @@ def estimate(
         else:
             runs.append([i])
 
-    profile = _Profile([*history, series], rules)
+    profile: _Profile | None = None  # built only when a run needs it (most reads have nothing to fill)
     profiled: list[int] = []
     for run in runs:
         first, last = ivs[run[0]], ivs[run[-1]]
@@ -432,6 +432,8 @@ def estimate(
                 ivs[i] = _estimated(ivs[i], a + (b - a) * k / (n + 1), method)
             continue
         for i in run:
+            if profile is None:
+                profile = _Profile([*history, series], rules)
             found = profile.lookup(ivs[i].start_ns)
             if found is None:
                 continue

@@ -53,6 +53,18 @@ def _back_fed_section(fleet: Fleet) -> str:
     return min(candidates, key=lambda sec: (len(model.section_meters(sec)), sec))
 
 
+def _load_controlled_transformer(fleet: Fleet) -> str:
+    """The first transformer with a premises in the LMS/DRMS's direct load control program (the DMS's first
+    relief), else the first transformer."""
+    lms = fleet.utility.actor("lms-drms")
+    enrolled = {esi for p in getattr(lms, "programs", {}).values() if p.kind == "dlc" for esi in p.enrolled}
+    esi_of = {r.meter: r.han_gateway for r in fleet.headend.records.values()}
+    for tx in fleet.topology.transformers:
+        if any(esi_of.get(m) in enrolled for m in fleet.topology.meters_of_transformer(tx.id)):
+            return tx.id
+    return fleet.topology.transformers[0].id
+
+
 async def _until_local_hour(fleet: Fleet, hour: float) -> None:
     """Let time run to the next ``hour`` (local time of the utility)."""
     dms = _dms(fleet)
@@ -149,7 +161,7 @@ async def attack_detection(fleet: Fleet, options: dict[str, Any]) -> None:
 )
 async def equipment_protection(fleet: Fleet, options: dict[str, Any]) -> None:
     with_grid(fleet)
-    tx = options.get("transformer") or fleet.topology.transformers[0].id
+    tx = options.get("transformer") or _load_controlled_transformer(fleet)
     heating_w = float(options.get("heating_w", 9000.0))
     _dms(fleet).weather.offset_c = float(options.get("offset_c", -12.0))
     options["_loads"] = {}
@@ -174,7 +186,7 @@ async def personnel_safety(fleet: Fleet, options: dict[str, Any]) -> None:
     section = options["_section"] = options.get("section") or _back_fed_section(fleet)
     if not options.get("anti_islanding_works", False):  # a batch of inverters with a firmware defect
         pv = [m for m in dms.model.section_meters(section) if fleet.topology.service_point_of(m).has_pv]
-        failing = pv if options.get("all_inverters", len(pv) > 1) else pv[:1]
+        failing = pv if options.get("all_inverters") else pv[:1]
         for meter in failing:
             fleet.meters[meter].site.anti_islanding_works = False
         options["_repaired"] = failing

@@ -18,6 +18,8 @@ from amisys.sim.fleet import Fleet, advance, with_grid
 
 HOUR = 3600
 DAY = 86_400
+REPORT_SLOT = 250
+"""Meters reporting in one slot of a fleet-wide report (the head end's queues take a slot at once)."""
 
 
 WHERE = ("any", "prepayment", "net-metering", "pv", "postpaid")
@@ -366,15 +368,19 @@ async def street_light(fleet: Fleet, options: dict[str, Any]) -> None:
 
 @process("3.6.1", "Meter connectivity validation: meters report where they find themselves on the grid")
 async def connectivity(fleet: Fleet, options: dict[str, Any]) -> None:
-    for meter in fleet.meters.values():
+    for k, meter in enumerate(fleet.meters.values(), 1):
         await meter.report_connectivity()
+        if k % REPORT_SLOT == 0:  # meters report in staggered slots, not all in one instant
+            await fleet.utility.settle()
     await fleet.utility.settle()
 
 
 @process("3.6.2", "Geo-location: meters report their GPS fix")
 async def geolocation(fleet: Fleet, options: dict[str, Any]) -> None:
-    for meter in fleet.meters.values():
+    for k, meter in enumerate(fleet.meters.values(), 1):
         await meter.report_location()
+        if k % REPORT_SLOT == 0:  # meters report in staggered slots, not all in one instant
+            await fleet.utility.settle()
     await fleet.utility.settle()
 
 
@@ -382,6 +388,8 @@ async def geolocation(fleet: Fleet, options: dict[str, Any]) -> None:
 async def battery(fleet: Fleet, options: dict[str, Any]) -> None:
     meter = _meter(fleet, options)
     meter.device.battery_percent = 5.0
-    for m in fleet.meters.values():
-        await m.report_battery()
+    for k, meter in enumerate(fleet.meters.values(), 1):
+        await meter.report_battery()
+        if k % REPORT_SLOT == 0:  # meters report in staggered slots, not all in one instant
+            await fleet.utility.settle()
     await fleet.utility.settle()

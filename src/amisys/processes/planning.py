@@ -19,9 +19,13 @@ STUDY_DAYS = 3
 
 
 async def collect(fleet: Fleet) -> None:
-    """The MDMS's daily read of every meter (3.1.1): the interval data the analyses work on."""
-    await fleet.mdms.read(list(fleet.meters), process="3.1.1")
-    await fleet.utility.settle()
+    """The MDMS's daily read (3.1.1) of every meter it has not read in the last day: the interval data
+    the analyses work on (a utility whose read schedule runs has it already)."""
+    now = fleet.utility.clock.now_ns()
+    stale = [m for m in fleet.meters if fleet.mdms.last_read_ns(m) < now - DAY * NS]
+    if stale:
+        await fleet.mdms.read(stale, process="3.1.1")
+        await fleet.utility.settle()
 
 
 def window(fleet: Fleet, days: int = STUDY_DAYS) -> tuple[int, int]:

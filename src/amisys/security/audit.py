@@ -320,6 +320,7 @@ class AuditLog:
         self._records: list[AuditRecord] = []
         """Held in memory only for a log without a file; a file-backed log is read back from its file."""
         self._count = 0
+        self._watchers: list[Callable[[AuditRecord], object]] = []
         self._head = _Head(0, GENESIS)
         self._file: BinaryIO | None = None
         self._head_fd: int | None = None
@@ -429,7 +430,15 @@ class AuditLog:
                 self._head = _Head(rec.seq, rec.hash)
                 self._records.append(rec)
             self._count += 1
-            return rec
+        for watcher in self._watchers:
+            watcher(rec)
+        return rec
+
+    def watch(self, callback: Callable[[AuditRecord], object]) -> Callable[[], None]:
+        """Call ``callback`` with every record appended from now on; returns what stops it. A reader of new
+        records (a security monitor) need not read back a long file."""
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback)
 
     def records(self) -> list[AuditRecord]:
         """Every record; a file-backed log reads them back from its file (memory stays flat however long it runs)."""

@@ -162,6 +162,17 @@ class Database:
             raise StoreError(f"database {self._path} is closed")
         return self._conn
 
+    def save(self, path: Path) -> None:
+        """Copy the whole database (an in-memory one, typically) to the file ``path``, replacing it."""
+        path = Path(path)
+        path.unlink(missing_ok=True)
+        target = sqlite3.connect(path)
+        try:
+            with self._lock:
+                self._connection().backup(target)
+        finally:
+            target.close()
+
     def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; the number of rows it changed."""
         with self._lock:

@@ -402,6 +402,16 @@ class MeterDataRepository:
         )
         return None if row is None else IntervalRow(*row)
 
+    def total(self, meter: str, reading_type: str, start_ns: int, end_ns: int) -> tuple[float, int]:
+        """(Wh, intervals) stored for ``meter`` in [start_ns, end_ns): an aggregate without reading the rows."""
+        row = self._db.query_one(
+            "SELECT COALESCE(SUM(value_wh), 0), COUNT(*) FROM interval_readings"
+            " WHERE meter = ? AND reading_type = ? AND start_ns >= ? AND start_ns < ?",
+            (meter, reading_type, start_ns, end_ns),
+        )
+        assert row is not None
+        return float(row[0]), int(row[1])
+
     def series(self, meter: str, reading_type: str, start_ns: int, end_ns: int) -> list[IntervalRow]:
         """The readings with start_ns <= start < end_ns, in time order."""
         rows = self._db.query(
