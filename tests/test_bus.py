@@ -517,7 +517,8 @@ def test_an_expired_delivery_is_dropped_not_delivered_late() -> None:
 
 def test_impaired_link_loses_and_delays_only_what_it_applies_to() -> None:
     async def main() -> None:
-        bus = InProcessBus(seed=3)
+        now = [10**18]
+        bus = InProcessBus(seed=3, now_ns=lambda: now[0])
         got: list[str] = []
 
         async def handler(d: Delivery) -> Outcome:
@@ -540,12 +541,14 @@ def test_impaired_link_loses_and_delays_only_what_it_applies_to() -> None:
         outcome = await bus.request(delivery("asked", recipient="meter:1"), timeout=1.0)
         assert outcome.decision in ("lost", "accepted")
         bus.restore("rf")
-        bus.impair(Impairment("slow", lambda d: d.recipient == "headend", delay_s=0.05, delay_share=1.0))
+        bus.impair(Impairment("slow", lambda d: d.recipient == "headend", delay_s=60.0, delay_share=1.0))
         got.clear()
         await bus.publish(delivery("late", recipient="headend"))
         await bus.publish(delivery("on-time", recipient="meter:1"))
         await wait_until(lambda: got == ["on-time"])
-        assert bus.busy() == 1
+        assert bus.busy() == 0 and bus.release_delayed() == 0  # held for a minute of the bus's clock
+        now[0] += 60 * 10**9
+        assert bus.release_delayed() == 1
         await wait_until(lambda: got == ["on-time", "late"])
         with pytest.raises(KeyError, match="no impairment named 'rf'"):
             bus.restore("rf")

@@ -153,17 +153,23 @@ class Utility:
             self.failures.append((task.get_name(), task.exception()))  # type: ignore[arg-type]
 
     async def settle(self, timeout_s: float = 30.0) -> None:
-        """Wait until every delivery has been decided and every actor task has finished."""
+        """Wait until every delivery has been decided and every actor task has finished; fail if nothing
+        moves for ``timeout_s`` (a stuck task, not a long read cycle)."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeout_s
-        while self.bus.busy() or self._tasks:
-            if loop.time() > give_up:
+        seen = (self.bus.busy(), len(self._tasks), len(self.bus.trace))
+        while seen[0] or seen[1]:
+            await asyncio.sleep(0.001)
+            now = (self.bus.busy(), len(self._tasks), len(self.bus.trace))
+            if now != seen:
+                seen, give_up = now, loop.time() + timeout_s
+            elif loop.time() > give_up:
                 names = ", ".join(sorted(t.get_name() for t in self._tasks)[:5])
                 raise TimeoutError(
-                    f"the utility did not settle: {self.bus.busy()} deliveries, {len(self._tasks)} tasks in flight"
+                    f"the utility did not settle: {now[0]} deliveries, {now[1]} tasks in flight"
                     + (f" ({names})" if names else "")
+                    + f", nothing moved for {timeout_s:g} s"
                 )
-            await asyncio.sleep(0.001)
 
     async def stop(self) -> None:
         await self.bus.aclose()

@@ -320,9 +320,9 @@ class Mdms(Actor):
         """3.3.2: the last day's consumption far below the meter's own previous week, on an occupied premise."""
         day_start = end - DAY_NS
         data = self.store.meter_data
-        recent, _ = data.total(meter, OBIS_IMPORT_PROFILE, day_start, end)
+        recent, recent_n = data.total(meter, OBIS_IMPORT_PROFILE, day_start, end)
         before_wh, before_n = data.total(meter, OBIS_IMPORT_PROFILE, day_start - 7 * DAY_NS, day_start)
-        if before_n < 96 * 3:
+        if recent_n < 90 or before_n < 96 * 3:  # judge (nearly) whole days: a lost answer is no collapse of use
             return
         typical = before_wh / (before_n / 96)
         account, _ = self._account_of(meter, end)

@@ -130,7 +130,7 @@ class Impairment:
     loss: float = 0.0
     """Probability that a matching delivery is lost."""
     delay_s: float = 0.0
-    """Wall-clock seconds a delayed delivery is held back."""
+    """Seconds a delayed delivery is held back, on the bus's clock (`release_delayed` hands it on)."""
     delay_share: float = 0.0
     """Probability that a matching delivery (not lost) is delayed."""
 

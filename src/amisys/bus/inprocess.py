@@ -113,6 +113,7 @@ class InProcessBus(Bus):
         self._live: set[_Entry] = set()
         self._retry_timers: dict[_Entry, asyncio.TimerHandle] = {}
         self._impairments: dict[str, Impairment] = {}
+        self._delayed: list[tuple[int, int, _Entry]] = []
         self._started = False
         self._closed = False
 
@@ -223,9 +224,13 @@ class InProcessBus(Bus):
     # --- monitoring --------------------------------------------------------------------------------------
 
     def busy(self) -> int:
-        """Deliveries accepted for a subscribed recipient whose handler has not yet decided."""
+        """Deliveries accepted for a subscribed recipient whose handler has not yet decided (a delayed one
+        counts once its delay is over)."""
+        held = {id(e) for _, _, e in self._delayed}
         return sum(
-            1 for e in self._live if (box := self._mailboxes.get(e.delivery.recipient)) and box.handler is not None
+            1
+            for e in self._live
+            if id(e) not in held and (box := self._mailboxes.get(e.delivery.recipient)) and box.handler is not None
         )
 
     def health(self) -> dict[str, RecipientHealth]:
@@ -299,14 +304,22 @@ class InProcessBus(Bus):
             )
         self._live.add(entry)
         if delay:
-            asyncio.get_running_loop().call_later(delay, self._push_late, box, entry)
+            heapq.heappush(self._delayed, (self.now_ns() + int(delay * 1e9), entry.seq, entry))
         else:
             box.push(entry)
         return entry
 
-    def _push_late(self, box: _Mailbox, entry: _Entry) -> None:
-        if not self._closed and not entry.done:
-            box.push(entry)
+    def release_delayed(self) -> int:
+        """Hand on the delayed deliveries whose delay (on the bus's clock) is over; how many. A simulation
+        calls it as its clock moves, so a delay is simulated time, not wall-clock time."""
+        now = self.now_ns()
+        released = 0
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, entry = heapq.heappop(self._delayed)
+            if not self._closed and not entry.done:
+                self._mailbox(entry.delivery.recipient).push(entry)
+                released += 1
+        return released
 
     def _limit(self, sender: str) -> RateLimit | None:
         return self.rate_limit_for(sender) if self.rate_limit_for is not None else self.rate_limit

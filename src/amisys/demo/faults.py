@@ -115,7 +115,7 @@ async def lossy_mesh(fleet: Fleet, *, loss: float, delay_share: float, hours: fl
     u = fleet.utility
     now = u.clock.now_ns()
     end = now + int(hours * 3600) * NS
-    imp = Impairment("rf-mesh", lambda d: d.interface == "AMI-28", loss=loss, delay_s=0.01, delay_share=delay_share)
+    imp = Impairment("rf-mesh", lambda d: d.interface == "AMI-28", loss=loss, delay_s=60.0, delay_share=delay_share)
     u.bus.impair(imp)
     mark = len(u.bus.trace)
     result = FaultResult(

@@ -344,6 +344,7 @@ async def _step(fleet: Fleet, until: int, step_s: int) -> None:
         stop = min(stop, max(fleet.calendar[0][0], now + 1))
     u.clock.set(stop)
     now = u.clock.now_ns()
+    u.bus.release_delayed()
     for premises in fleet.han.values():  # HAN devices first: the grid and the meters see their state now
         premises.advance(now)
     if fleet.grid is not None:
