@@ -53,9 +53,15 @@ def timeline(title: str, bars: Sequence[tuple[str, float, float]], *, span_h: fl
     if not bars:
         return _frame(title, f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}">none</text>', "", x_label)
     x0, x1 = PAD + 120, WIDTH - 10
-    row = max(8.0, min(18.0, (HEIGHT - PAD - 20) / len(bars)))
+    fits = int((HEIGHT - PAD - 20) // 13)  # rows of readable labels; the longest outages are kept
+    shown = sorted(sorted(bars, key=lambda b: b[1] - b[2])[:fits], key=lambda b: b[1])
+    row = min(18.0, (HEIGHT - PAD - 20) / len(shown))
     body = []
-    for k, (label, start, end) in enumerate(bars[:14]):
+    if len(shown) < len(bars):
+        body.append(
+            f'<text x="{x1}" y="{HEIGHT - PAD - 4}" text-anchor="end">{len(bars) - len(shown)} shorter not shown</text>'
+        )
+    for k, (label, start, end) in enumerate(shown):
         y = 16 + k * row
         a = x0 + (x1 - x0) * max(0.0, start) / span_h
         b = x0 + (x1 - x0) * min(span_h, max(end, start + span_h / 400)) / span_h
