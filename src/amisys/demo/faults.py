@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from amisys.bus import Impairment, TraceRecord
 from amisys.devices.profile import OBIS_IMPORT_PROFILE
 from amisys.sim.clock import NS
-from amisys.sim.fleet import Fleet
+from amisys.sim.fleet import Fleet, power_off
 
 INTERVAL_S = 900
 
@@ -68,17 +68,12 @@ def completeness(fleet: Fleet, meters: list[str], start_ns: int, end_ns: int) ->
     return Completeness(expected, sum(by.values()), estimated)
 
 
-def _outage(fleet: Fleet, meters: list[str], start_ns: int, end_ns: int) -> None:
-    for m in meters:
-        fleet.meters[m].site.outage.append((start_ns, end_ns))
-
-
 async def feeder_outage(fleet: Fleet, feeder: str, minutes: int) -> FaultResult:
     """The feeder breaker trips (a fault on the trunk) and recloses after ``minutes``."""
     now = fleet.utility.clock.now_ns()
     meters = fleet.topology.meters_of_feeder(feeder)
     end = now + minutes * 60 * NS
-    _outage(fleet, meters, now, end)
+    power_off(fleet, meters, now, end)
     return FaultResult("feeder outage", f"feeder {feeder} trips for {minutes} min", meters, now, end)
 
 
@@ -86,7 +81,7 @@ async def transformer_outage(fleet: Fleet, transformer: str, minutes: int) -> Fa
     now = fleet.utility.clock.now_ns()
     meters = fleet.topology.meters_of_transformer(transformer)
     end = now + minutes * 60 * NS
-    _outage(fleet, meters, now, end)
+    power_off(fleet, meters, now, end)
     return FaultResult("transformer outage", f"transformer {transformer} fails for {minutes} min", meters, now, end)
 
 

@@ -14,7 +14,7 @@ from amisys.devices.meter import Meter
 from amisys.messages import cim
 from amisys.processes.runner import process
 from amisys.sim.clock import NS
-from amisys.sim.fleet import Fleet, advance, with_grid
+from amisys.sim.fleet import Fleet, advance, power_off, with_grid
 
 HOUR = 3600
 DAY = 86_400
@@ -279,8 +279,7 @@ async def unsolicited(fleet: Fleet, options: dict[str, Any]) -> None:
 
 def _outage(fleet: Fleet, transformer: str, start_ns: int, end_ns: int) -> list[str]:
     meters = fleet.topology.meters_of_transformer(transformer)
-    for m in meters:
-        fleet.meters[m].site.outage.append((start_ns, end_ns))
+    power_off(fleet, meters, start_ns, end_ns)
     return meters
 
 
@@ -332,7 +331,7 @@ async def _restoration(fleet: Fleet, pid: str, planned: bool) -> None:
         fleet.oms.correlator.schedule_outage([tx], now, now + HOUR * NS, "planned work")
     meters = _outage(fleet, tx, now, now + HOUR * NS)
     stuck = meters[0]
-    fleet.meters[stuck].site.outage.append((now, now + DAY * NS))  # a blown service drop, fixed the next day
+    power_off(fleet, [stuck], now, now + DAY * NS)  # a blown service drop, fixed the next day
     await advance(fleet, 2 * HOUR)
     await fleet.utility.actor("field-crew-tool").ask_restoration(meters, process=pid)  # type: ignore[attr-defined]
     await fleet.utility.settle()

@@ -11,7 +11,7 @@ from typing import Any
 
 from amisys.processes.runner import process
 from amisys.sim.clock import NS
-from amisys.sim.fleet import Fleet, advance
+from amisys.sim.fleet import Fleet, advance, power_off
 
 HOUR = 3600
 DAY = 86_400
@@ -46,8 +46,7 @@ def add_evening_load(fleet: Fleet, transformer: str, extra_w: float) -> None:
 
 
 def outage(fleet: Fleet, transformer: str, start_ns: int, seconds: float) -> None:
-    for meter in fleet.topology.meters_of_transformer(transformer):
-        fleet.meters[meter].site.outage.append((start_ns, start_ns + int(seconds * NS)))
+    power_off(fleet, fleet.topology.meters_of_transformer(transformer), start_ns, start_ns + int(seconds * NS))
 
 
 async def momentary(fleet: Fleet, transformer: str, seconds: float = 120) -> None:

@@ -298,6 +298,12 @@ def _enroll(fleet: Fleet, sp: object, number: str, rng: random.Random, start: in
         u.actor("cis").load_shed_enrolled.add(sp.meter)  # type: ignore[attr-defined]
 
 
+def power_off(fleet: Fleet, meters: list[str], start_ns: int, end_ns: int) -> None:
+    """The premises of ``meters`` lose supply during [start_ns, end_ns) (a fault upstream of them)."""
+    for m in meters:
+        fleet.meters[m].site.outage.append((start_ns, end_ns))
+
+
 async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
     """Let simulated time pass: premises consume, devices report, scheduled orders run.
 
