@@ -212,11 +212,9 @@ def requirements_cmd(
 def process_list() -> None:
     """Every process that can be run, with how it is triggered."""
     from amisys.processes import registry
+    from amisys.processes.runner import seed_order
 
-    def order(pid: str) -> list[tuple[int, int | str]]:  # 3.1.1 … 5.3.4, then DR-01 … DR-17
-        return [(0, int(x)) if x.isdigit() else (1, x) for x in pid.replace("-", ".").split(".")]
-
-    for pid, spec in sorted(registry().items(), key=lambda kv: order(kv[0])):
+    for pid, spec in sorted(registry().items(), key=lambda kv: seed_order(kv[0])):
         typer.echo(f"{pid:7} {spec.summary}")
 
 

@@ -28,7 +28,7 @@ from amisys.demo.faults import FaultResult
 from amisys.processes import registry
 from amisys.processes.conformance import ConformanceReport, check
 from amisys.processes.metering import fits
-from amisys.processes.runner import ProcessDef
+from amisys.processes.runner import ProcessDef, seed_order
 from amisys.sim.clock import NS, SimClock
 from amisys.sim.fleet import Fleet, advance, build
 from amisys.store import Store
@@ -182,7 +182,8 @@ class Demo:
         start = f.utility.clock.now_ns()
         at = lambda day, hour: start + int((day * 24 + hour) * HOUR * NS)  # noqa: E731
         cycle_end = int(self.cycle_end().timestamp()) * NS
-        processes = [p for pid, p in sorted(registry().items(), key=lambda kv: _key(kv[0])) if pid not in BY_SCHEDULE]
+        in_order = sorted(registry().items(), key=lambda kv: seed_order(kv[0]))
+        processes = [p for pid, p in in_order if pid not in BY_SCHEDULE]
         billing = [p for p in processes if p.id in AFTER_CYCLE_END]
         others = [p for p in processes if p.id not in AFTER_CYCLE_END]
         plan = _spread(others, at(1, 6), at(c.days - 1, 20), self._trigger)
@@ -372,13 +373,6 @@ def _spread(
 ) -> list[Happening]:
     step = (last - first) // max(1, len(processes))
     return [Happening(first + k * step, "process", p.id, trigger(p)) for k, p in enumerate(processes)]
-
-
-def _key(pid: str) -> tuple[int, ...]:
-    """Seed order: 3.1.1 ... 5.3.4, then the §5.3 subfunctions DR-01 ... DR-17."""
-    if pid.startswith("DR-"):
-        return (9, int(pid[3:]))
-    return tuple(int(p) for p in pid.split(".") if p.isdigit())
 
 
 def _interfaces(trace: list[TraceRecord]) -> dict[str, InterfaceStats]:

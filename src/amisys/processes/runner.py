@@ -49,6 +49,11 @@ def process(
     return add
 
 
+def seed_order(pid: str) -> list[tuple[int, int | str]]:
+    """Sort key of process ids in the seed's order: 3.1.1 … 5.3.4, then the subfunctions DR-01 … DR-17."""
+    return [(0, int(x)) if x.isdigit() else (1, x) for x in pid.replace("-", ".").split(".")]
+
+
 @dataclass
 class RunResult:
     process: str
