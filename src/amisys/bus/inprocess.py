@@ -226,7 +226,7 @@ class InProcessBus(Bus):
     def busy(self) -> int:
         """Deliveries accepted for a subscribed recipient whose handler has not yet decided (a delayed one
         counts once its delay is over)."""
-        held = {id(e) for _, _, e in self._delayed}
+        held = {id(e) for _, _, e in self._delayed} if self._delayed else set()
         return sum(
             1
             for e in self._live

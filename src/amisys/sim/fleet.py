@@ -72,7 +72,7 @@ class Fleet:
     """Happenings at set simulated times (a fault, a repair), run by `advance` when their time comes."""
 
     waiting: list[int] = field(default_factory=list)
-    """When each coroutine waiting in `advance` wants to resume (a heap)."""
+    """When each coroutine waiting in `advance` wants to resume."""
     participants: set[asyncio.Task[None]] = field(default_factory=set)
     """Coroutines living through simulated time alongside each other (a week's processes); see `_barrier`."""
     parked: set[asyncio.Task[None]] = field(default_factory=set)
@@ -313,7 +313,7 @@ async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
     """
     u = fleet.utility
     end = u.clock.now_ns() + int(seconds * NS)
-    heapq.heappush(fleet.waiting, end)
+    fleet.waiting.append(end)
     fleet.step_sizes.append(step_s)
     try:
         while u.clock.now_ns() < end:
@@ -336,7 +336,6 @@ async def advance(fleet: Fleet, seconds: float, *, step_s: int = 900) -> None:
             await asyncio.sleep(0)  # those whose time has come carry on before the clock moves again
     finally:
         fleet.waiting.remove(end)
-        heapq.heapify(fleet.waiting)
         fleet.step_sizes.remove(step_s)
 
 
