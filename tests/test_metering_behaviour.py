@@ -238,3 +238,65 @@ def test_sub_meter_is_read_through_its_meter_to_verify_load_control() -> None:
     channels = {r.reading_type for r in readings.meter_readings[0].readings}
     assert {"1.0.1.8.0.255", "1.1.1.8.0.255"} <= channels
     assert fleet.meters[meter].sub_meters[0].device.read_registers()["1.0.1.8.0.255"] > 0  # it charged on day one
+
+
+def test_a_read_between_interval_ends_loses_no_interval() -> None:
+    """A meter read at 10:07 sends the intervals closed by then; the one still open goes with the next read."""
+
+    async def scenario() -> Fleet:
+        fleet = default_fleet()
+        await fleet.utility.start()
+        await advance(fleet, 10 * 3600 + 7 * 60, step_s=60)
+        await fleet.mdms.read(["meter:000001"], process="3.1.2")
+        await fleet.utility.settle()
+        await advance(fleet, 6 * 3600)
+        await fleet.mdms.read(["meter:000001"], process="3.1.1")
+        await fleet.utility.settle()
+        return fleet
+
+    fleet = asyncio.run(scenario())
+    now = fleet.utility.clock.now_ns()
+    since_start = now - 16 * HOUR_NS - 7 * 60 * NS
+    rows = fleet.utility.store.meter_data.series("meter:000001", "1.0.1.29.0.255", since_start, now)
+    assert len(rows) == 64  # 00:00 .. 15:45, every interval closed by 16:07
+    assert {r.quality for r in rows} == {"valid"}
+    reads = [t for t in fleet.utility.bus.trace if t.kind.endswith("MeterReadSchedule")]
+    assert {t.process for t in reads} == {"3.1.2", "3.1.1"}  # no catch-up re-read was needed
+
+
+def test_the_usual_day_is_stored_as_the_full_vee_would_store_it(monkeypatch) -> None:
+    """The MDMS stores a day with nothing to flag without reading history back; what it stores must be exactly
+    what the full VEE path stores, and a day with something to flag (here with the history) must still be."""
+    from amisys.actors.mdms import Mdms
+
+    def stored(fast: bool, days: list[list[float]]) -> list:
+        if not fast:
+            monkeypatch.setattr(Mdms, "_plain_rows", lambda *_a, **_k: None)
+        fleet = default_fleet()
+        first = fleet.utility.clock.now_ns() - fleet.utility.clock.now_ns() % (900 * NS)
+        for k, values in enumerate(days):
+            start = first + k * 86_400 * NS
+            block = cim.IntervalBlock(
+                reading_type="1.0.1.29.0.255",
+                start_ns=start,
+                interval_s=900,
+                unit="Wh",
+                values=values,
+                qualities=["valid"] * 96,
+            )
+            fleet.mdms.ingest(
+                cim.MeterReading(meter="meter:000001", interval_blocks=[block]),
+                (start, start + 86_400 * NS, "3.1.1"),
+                source="test",
+            )
+        monkeypatch.undo()
+        rows = fleet.utility.store.meter_data.series("meter:000001", "1.0.1.29.0.255", first, start + 86_400 * NS)
+        return [r._replace(received_ns=0) for r in rows]
+
+    usual = [200.0 + k for k in range(96)]
+    spiky = [*usual[:50], 9000.0, *usual[51:]]
+    zeros = [0.0] * 96
+    for days in ([usual, usual], [usual, spiky], [zeros, zeros], [usual, zeros]):
+        assert stored(True, days) == stored(False, days)
+    assert stored(True, [usual, spiky])[96 + 50].quality == "suspect"
+    assert {r.quality for r in stored(True, [zeros, zeros])[96:]} == {"suspect"}  # a zero run over 24 h

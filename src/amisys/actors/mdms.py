@@ -25,7 +25,7 @@ from amisys.analytics.series import demand_kw
 from amisys.analytics.tariffs import energy_price_at
 from amisys.billing.cycles import cycle_for, period_ns
 from amisys.devices.profile import OBIS_EXPORT_PROFILE, OBIS_IMPORT_PROFILE
-from amisys.mdms import vee
+from amisys.mdms import fast, vee
 from amisys.mdms.determinants import DeterminantTotals, determinants
 from amisys.messages import cim, espi
 from amisys.security.endpoint import Opened
@@ -173,7 +173,7 @@ class Mdms(Actor):
             window = self._window_answered(reading)
             self.ingest(reading, window, source=message.last_sender)
             if window is not None:
-                self._last_read[meter] = max(self._last_read.get(meter, 0), window[1])
+                self._last_read[meter] = max(self._last_read.get(meter, 0), _floor(window[1], 900 * NS))
                 await self._after_read(meter, window)
 
     def _window_answered(self, reading: cim.MeterReading) -> tuple[int, int, str] | None:
@@ -207,18 +207,25 @@ class Mdms(Actor):
             by_type.setdefault(block.reading_type, []).append(block)
         for reading_type, blocks in by_type.items():
             step = blocks[0].interval_s * NS
-            intervals = {
-                b.start_ns + k * step: vee.Interval(b.start_ns + k * step, value, quality)
+            slots = {
+                b.start_ns + k * step: (value, quality)
                 for b in blocks
                 for k, (value, quality) in enumerate(zip(b.values, b.qualities, strict=True))
             }
-            series = vee.Series(
-                reading.meter, reading_type, blocks[0].interval_s, sorted(intervals.values(), key=lambda i: i.start_ns)
-            )
-            start, end = min(intervals), max(intervals) + step
+            start, end = min(slots), max(slots) + step
             if window is not None:
                 start = min(start, _floor(window[0], step))
                 end = max(end, _floor(window[1], step))
+            plain = self._plain_rows(reading.meter, reading_type, slots, start, end, step, source, now)
+            if plain is not None:
+                self.store.meter_data.ingest_many(plain)
+                continue
+            series = vee.Series(
+                reading.meter,
+                reading_type,
+                blocks[0].interval_s,
+                [vee.Interval(t, value, quality) for t, (value, quality) in sorted(slots.items())],
+            )
             history = self._history(reading.meter, reading_type, start)
             result = vee.validate(series, start, end, self.rules, history=history)
             self.issues.extend(result.issues)
@@ -228,6 +235,31 @@ class Mdms(Actor):
                 for i in estimated.intervals
             ]
             self.store.meter_data.ingest_many(rows)
+
+    def _plain_rows(
+        self,
+        meter: str,
+        reading_type: str,
+        slots: dict[int, tuple[float | None, str]],
+        start: int,
+        end: int,
+        step: int,
+        source: str,
+        now: int,
+    ) -> list[tuple] | None:
+        """The rows of the usual answer, every slot of [start, end) read "valid" with nothing VEE could flag
+        whatever the history (``fast.plain_day``), so stored as received without reading the history back;
+        None for any other answer, which takes the full VEE path."""
+        n = (end - start) // step
+        if len(slots) != n or any((t - start) % step for t in slots):
+            return None
+        ordered = sorted(slots.items())
+        if any(q != "valid" or v is None for _, (v, q) in ordered):
+            return None
+        values = np.fromiter((v for _, (v, _) in ordered), np.float64, n)
+        if not fast.plain_day(values, reading_type, self.rules):
+            return None
+        return [(meter, reading_type, t, v, "valid", source, now, None) for t, (v, _) in ordered]
 
     def _history(self, meter: str, reading_type: str, start_ns: int) -> list[vee.Series]:
         """The stored days before ``start_ns`` (most recent first, days without data left out), read at once."""

@@ -17,7 +17,7 @@ from amisys.actors.sub_meter import SubMeterCircuit
 from amisys.analytics import quality
 from amisys.devices.events import DeviceEvent
 from amisys.devices.meter import Meter
-from amisys.devices.profile import OBIS_EXPORT_PROFILE, OBIS_IMPORT_PROFILE
+from amisys.devices.profile import OBIS_EXPORT_PROFILE, OBIS_IMPORT_PROFILE, interval_start
 from amisys.grid.live import LiveGrid
 from amisys.messages import cim, han
 from amisys.security.endpoint import Opened
@@ -99,7 +99,7 @@ class MeterActor(Actor):
         self.site = site
         self.headend = headend
         self.display = display
-        self.last_read_ns = device.time_ns
+        self.last_read_ns = interval_start(device.time_ns)
         self.radio_ok = True
         self._listening = True
         self.displayed: list[han.MeterUsageStatus] = []
@@ -287,7 +287,7 @@ class MeterActor(Actor):
             return
         start = max(request.start_ns, self.last_read_ns) if request.recurrence_s else request.start_ns
         await self.reply(message, "MeterReadings", self.readings(start, self.device.time_ns))
-        self.last_read_ns = self.device.time_ns
+        self.last_read_ns = interval_start(self.device.time_ns)  # the interval still open is sent next time
 
     def _registration_report(self) -> cim.EndDeviceEvents:
         reg = self.device.registration_check()

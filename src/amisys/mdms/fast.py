@@ -261,8 +261,7 @@ def validate_day(
     if complete and all_valid and start_ns == expected_start_ns and len(block) == n and register is None:
         # The usual day, every slot read and "valid": without a negative, a value above the spike floor or
         # (where zero runs count) a zero there is nothing to flag, whatever the history. Two reductions.
-        low, high = float(block.min()), float(block.max())
-        if (low > 0 or (low == 0 and (not occupied or vee._is_export(reading_type)))) and high <= rules.spike_floor_wh:
+        if plain_day(block, reading_type, rules, occupied=occupied):
             return ValidatedDay(block, block_codes, (), [""] * n)
 
     absent = np.isnan(block) if not complete else np.zeros(len(block), bool)
@@ -352,6 +351,16 @@ def validate_day(
 
     issues.sort(key=lambda issue: (issue.start_ns, issue.kind))
     return ValidatedDay(vals, codes, tuple(issues), reasons)
+
+
+def plain_day(values: np.ndarray, reading_type: str, rules: VeeRules, *, occupied: bool = True) -> bool:
+    """True when validation can flag nothing in these "valid" readings, whatever the history: no gap (NaN), no
+    negative, nothing above the spike floor and, where zero runs count, no zero. Two reductions."""
+    if not len(values):
+        return False
+    low, high = float(values.min()), float(values.max())
+    zero_ok = not occupied or vee._is_export(reading_type)
+    return (low > 0 or (low == 0 and zero_ok)) and high <= rules.spike_floor_wh
 
 
 def _median(values: np.ndarray) -> float:
