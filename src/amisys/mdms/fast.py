@@ -258,11 +258,9 @@ def validate_day(
     lookback = rules.spike_lookback_days * 86_400 * NS // step
     hist_values, hist_codes = _history(history_values, history_qualities, lookback)
 
-    if complete and all_valid and start_ns == expected_start_ns and len(block) == n and register is None:
-        # The usual day, every slot read and "valid": without a negative, a value above the spike floor or
-        # (where zero runs count) a zero there is nothing to flag, whatever the history. Two reductions.
-        if plain_day(block, reading_type, rules, occupied=occupied):
-            return ValidatedDay(block, block_codes, (), [""] * n)
+    usual = complete and all_valid and start_ns == expected_start_ns and len(block) == n and register is None
+    if usual and plain_day(block, reading_type, rules, occupied=occupied):
+        return ValidatedDay(block, block_codes, (), [""] * n)
 
     absent = np.isnan(block) if not complete else np.zeros(len(block), bool)
     if not all_valid and np.count_nonzero((block_codes == MISSING_Q) & ~absent):
