@@ -262,12 +262,12 @@ async def third_party_access(
 
     async def attempt(what: str, receiver: str, act: Callable[[], Awaitable[object]]) -> None:
         """Stopped only if the receiver of the attempt wrote a defence record about it."""
-        result.how.append(f"{what}:")
-        watch = _AuditWatch(fleet)
+        watch, mark = _AuditWatch(fleet), len(result.how)
         await act()
         await u.settle()
         if not any(r.actor == receiver for r in watch.defences(result)):
             unstopped.append(what)
+        result.how[mark:] = [f"{what}: {line}" for line in result.how[mark:]]
 
     request = cim.GetMeterReadings(meters=[meter], start_ns=now - 7 * day, end_ns=now)
     await attempt(
