@@ -322,6 +322,8 @@ async def third_party_access(
         result.how.append(f"the MDMS's release under revoked consent {', '.join(revoked)}: {sent} usage points")
         if sent:
             unstopped.append("release under a revoked consent")
+    else:
+        result.how.append("no revoked consent (or no consent notice seen) yet: nothing to replay after a revocation")
     gained = len(tp.usage) - usage_before
     enrolled = len(u.store.enrollments.of_account(account)) - enrolled_before
     if gained or enrolled:
