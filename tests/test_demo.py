@@ -39,6 +39,7 @@ def test_every_attack_is_blocked_or_detected_with_its_audit_records(week: DemoRe
         "tampering",
         "energy theft",
         "alarm flood",
+        "unauthorized third-party access",
     }
     audit = {r.id: r for r in week.fleet.utility.audit.records()}
     for attack in week.attacks:
@@ -48,6 +49,16 @@ def test_every_attack_is_blocked_or_detected_with_its_audit_records(week: DemoRe
     assert "replay" in " ".join(blocked["replay"].how).lower() or "stale" in " ".join(blocked["replay"].how)
     assert any(audit[i].decision == "quarantined" for i in blocked["insider mass disconnect"].audit_ids)
     assert any(audit[i].decision == "rate-limited" for i in blocked["alarm flood"].audit_ids)
+    # each attempt of the third party is refused where it arrives: the MDMS (its request for usage, a
+    # forged consent, the consent notices replayed after the week's revocation) and the customer's ESI
+    # (a DR enrollment in the customer's name)
+    access = blocked["unauthorized third-party access"]
+    refusals = [audit[i] for i in access.audit_ids]
+    assert all(r.decision == "refused" for r in refusals)
+    assert {(r.actor.split(":")[0], r.process) for r in refusals} == {("mdms", "5.1.1"), ("esi-han-gateway", "DR-10")}
+    reasons = " ".join(r.reason for r in refusals)
+    assert "Unauthorized" in reasons and "ReplayError" in reasons and "only in its own name" in reasons
+    assert not any(line.startswith("NOT refused") for line in access.how)
 
 
 def test_faults_cost_data_that_the_catch_up_reads_recover(week: DemoResult) -> None:

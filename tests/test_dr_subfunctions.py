@@ -224,6 +224,34 @@ def test_third_party_enrollment_needs_the_customers_consent() -> None:
     _run("DR-10", revoke_and_retry, consent=False)
 
 
+def test_a_third_party_enrolls_only_in_its_own_name() -> None:
+    """The LMS/DRMS sees only the ESI: the ESI refuses a third party's enrollment labelled as the
+    customer's own (no consent needed) or as another party's (whose consent the customer gave)."""
+
+    async def disguised(result: RunResult) -> None:
+        u = result.fleet.utility
+        p = _premises(result)
+        customer = u.store.accounts.account(p.account).customer_id
+        u.store.accounts.grant_consent(customer, "third-party:dr-provider", [CONSENT_FIELD], u.clock.now_ns())
+        tp = u.actor("third-party")
+        flow = tp.flow_for("DR-10", p.esi.name, "DREnrollment")
+        for n, claim in enumerate(
+            ({"enrolled_by": "customer"}, {"enrolled_by": "third_party", "third_party": "third-party:dr-provider"})
+        ):
+            enrollment = han.DREnrollment(
+                enrollment_id=f"tp-{n}", kind="program", account=p.account, program="CPP", **claim
+            )
+            answer = await tp.endpoint.ask(
+                p.esi.name, 5.0, process="DR-10", flow=flow, noun="DREnrollment", payload=enrollment
+            )
+            assert isinstance(answer.payload, cim.Error)
+            assert "may enroll only in its own name" in answer.payload.errors[0].reason
+        assert u.store.enrollments.of_account(p.account) == []
+        assert len(_refusals(result, p.esi.name)) == 2
+
+    _run("DR-10", disguised, consent=False)
+
+
 def test_building_network_map_is_checked() -> None:
     async def bad_map(result: RunResult) -> None:
         p = _premises(result)

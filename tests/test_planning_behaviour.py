@@ -13,7 +13,9 @@ import pytest
 from amisys.actors.third_party import ThirdParty
 from amisys.analytics import forecast, loading, phases, tariffs
 from amisys.analytics.series import demand_kw
+from amisys.demo.adversary import Adversary
 from amisys.grid.topology import generate
+from amisys.messages import espi
 from amisys.processes import registry
 from amisys.processes.planning import add_evening_load, collect, window
 from amisys.processes.runner import PROCESS_START, run
@@ -146,6 +148,51 @@ def test_an_unauthorized_third_party_request_is_refused_and_audited() -> None:
         assert rival.usage == [] and not [t for t in u.bus.trace if t.recipient == "third-party:rival"]
 
     _live(body)
+
+
+def test_a_consent_that_does_not_match_the_customer_record_releases_nothing() -> None:
+    """Whoever holds the CIS's keys reuses a recorded consent id for another customer's meter: the MDMS
+    checks the usage points against the record's customer, refuses and audits it."""
+    seen: dict[str, Any] = {}
+
+    async def body(fleet: Fleet) -> None:
+        u = fleet.utility
+        await collect(fleet)
+        (m1, a1, c1), (m2, _, _) = _postpaid(fleet)[:2]
+        sp1, sp2 = fleet.service_point_of(m1), fleet.service_point_of(m2)
+        now = u.clock.now_ns()
+        consent = await fleet.customers[a1].authorize_third_party(
+            c1, "third-party", [sp1], ["interval_readings"], now - DAY * NS, now + 2 * DAY * NS
+        )
+        await u.settle()
+        borrowed = espi.UsageConsent(
+            consent_id=consent,
+            customer=c1,
+            third_party="third-party",
+            usage_points=[sp2],
+            scope=["interval_readings"],
+            start_ns=now - DAY * NS,
+            end_ns=now + 2 * DAY * NS,
+            status="granted",
+            decided_ns=now,
+        )
+        flow = u.actor("cis").flow_for("5.1.1", "mdms", "UsageConsent")
+        await Adversary(u).forge(
+            "cis", "mdms", noun="UsageConsent", payload=borrowed, process="5.1.1", flow=flow, interface="AMI-25"
+        )
+        await u.settle()
+        await advance(fleet, DAY + 3600)  # the next day's read, and its release
+        await collect(fleet)
+        await fleet.mdms.release_usage()
+        await u.settle()
+        seen["sp"] = (sp1, sp2)
+        seen["got"] = {d.usage_point for d in u.actor("third-party").usage}  # type: ignore[attr-defined]
+        seen["refused"] = u.audit.find(decision="refused", actor="mdms")
+
+    _live(body)
+    sp1, sp2 = seen["sp"]
+    assert sp2 not in seen["got"] and seen["got"] == {sp1}
+    assert any("usage points not the customer's" in r.reason for r in seen["refused"])
 
 
 # -- 4.4 power quality and assets ---------------------------------------------------------------------

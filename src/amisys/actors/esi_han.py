@@ -261,11 +261,22 @@ async def on_han_query(self: Actor, message: Opened) -> None:
 @handles("DREnrollment")
 async def on_enrollment(self: Actor, message: Opened) -> None:
     """From the LMS/DRMS: put an attached device in a program (DR-03). From a third party or the
-    Customer EMS: pass the enrollment to the LMS/DRMS, which decides, and return its answer."""
+    Customer EMS: pass the enrollment to the LMS/DRMS, which decides, and return its answer.
+
+    A third party may enroll only in its own name: the LMS/DRMS checks the consent of the party the
+    enrollment names, but sees only the ESI as its sender, so the ESI refuses (and audits) a third
+    party's enrollment labelled as the customer's own or as another party's."""
     enrollment = message.payload
     assert isinstance(enrollment, han.DREnrollment)
     h = message.header
-    if self.utility.pki.role(h.source) == "lms-drms":
+    sender = self.utility.pki.role(h.source)
+    claimed = (enrollment.enrolled_by, enrollment.third_party)
+    if sender == "third-party" and claimed != ("third_party", h.source):
+        why = f"{h.source} may enroll only in its own name, not as {enrollment.third_party or enrollment.enrolled_by}"
+        self.utility.audit.append(self.name, h.interface, h.process, h.message_id, "refused", why, {"noun": h.noun})
+        await self.reply(message, "Error", error(self, message, "enrollment", why))
+        return
+    if sender == "lms-drms":
         try:
             if enrollment.kind != "device" or enrollment.device is None or enrollment.program is None:
                 raise RegistryError(f"the ESI enrolls devices in programs, not a {enrollment.kind} enrollment")

@@ -554,25 +554,43 @@ class Mdms(Actor):
         """
         consent = message.payload
         assert isinstance(consent, espi.UsageConsent)
-        try:
-            record = self.store.accounts.consent(consent.consent_id)
-        except StoreError:
-            record = None
-        agrees = record is not None and record.third_party == consent.third_party
-        agrees = agrees and (consent.status == "revoked") == (record.revoked_ns is not None)  # type: ignore[union-attr]
+        h = message.header
+        problem = self._consent_problem(consent)
+        if problem is not None:
+            self.utility.audit.append(
+                self.name, h.interface, h.process, h.message_id, "refused", problem, {"noun": h.noun}
+            )
         ack = cim.Acknowledgement(
-            reply_to=message.header.message_id,
-            status="ok" if agrees else "error",
-            text=consent.status if agrees else "consent does not match the customer record",
+            reply_to=h.message_id, status="error" if problem else "ok", text=problem or consent.status
         )
         await self.reply(message, "Acknowledgement", ack)
-        if not agrees:
+        if problem is not None:
             return
         self.consents[consent.consent_id] = consent
         flow = self.flow_for("5.1.1", consent.third_party, "UsageConsent")
         await self.send(consent.third_party, process="5.1.1", flow=flow, noun="UsageConsent", payload=consent)
         if consent.status == "granted":
             await self.release_usage([consent.consent_id])
+
+    def _consent_problem(self, consent: espi.UsageConsent) -> str | None:
+        """Why a consent passed on to the MDMS does not match the customer record (None: it does).
+
+        Usage is released for the usage points the message names, so they must be the recorded customer's
+        own: a consent that borrows a recorded id for another customer's meters is refused."""
+        accounts = self.store.accounts
+        try:
+            record = accounts.consent(consent.consent_id)
+        except StoreError:
+            return f"consent {consent.consent_id} is not in the customer record"
+        if (record.customer_id, record.third_party) != (consent.customer, consent.third_party):
+            return f"consent {consent.consent_id} names another customer or third party than the customer record"
+        if (consent.status == "revoked") != (record.revoked_ns is not None):
+            return f"consent {consent.consent_id} is {consent.status}, not so in the customer record"
+        now = self.now_ns()
+        own = {sp for a in accounts.accounts_of(record.customer_id) for sp in accounts.service_points_of(a.id, now)}
+        if consent.status == "granted" and not set(consent.usage_points) <= own:
+            return f"consent {consent.consent_id} names usage points not the customer's"
+        return None
 
     async def release_usage(self, consent_ids: list[str] | None = None, process: str = "5.1.1") -> int:
         """Send each authorized third party the new usage it may have; returns how many usage points were sent.

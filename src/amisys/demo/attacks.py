@@ -7,14 +7,17 @@ audit records that prove it. Nothing here tells the defenders an attack is comin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from amisys.actors.third_party import ThirdParty
 from amisys.bus import Delivery, RateLimited
 from amisys.demo.adversary import Adversary
-from amisys.messages import cim
+from amisys.messages import cim, espi, han
 from amisys.security.audit import AuditRecord
 from amisys.security.commands import targets_of
+from amisys.security.endpoint import NotAccepted
 from amisys.sim.clock import NS
 from amisys.sim.fleet import Fleet
 
@@ -61,6 +64,11 @@ class _AuditWatch:
 
 def _is_meter_command(d: Delivery) -> bool:
     return d.interface == "AMI-28" and d.kind.endswith("EndDeviceControls") and d.direction == "request"
+
+
+def _is_consent_notice(d: Delivery) -> bool:
+    """A customer's grant or revocation as the CIS passes it to the MDMS (AMI-25, RES-13)."""
+    return d.interface == "AMI-25" and d.kind.endswith("UsageConsent") and d.direction == "request"
 
 
 async def replay(fleet: Fleet, adversary: Adversary) -> AttackResult:
@@ -225,4 +233,102 @@ async def alarm_flood(fleet: Fleet, meter: str, count: int = 500) -> AttackResul
     if refused:
         result.outcome = "blocked"
         result.how.insert(0, f"{refused} of {count} refused by the per-source rate limit; {sent} delivered")
+    return result
+
+
+async def third_party_access(
+    fleet: Fleet, adversary: Adversary, meter: str, party: str = "third-party"
+) -> AttackResult:
+    """A registered third party (or whoever holds its keys) goes after a customer's data without consent.
+
+    It asks the MDMS for the usage (AMI-45 carries usage to it only), forges the customer's consent on the
+    CIS's leg to the MDMS, enrolls the customer in a DR program through their ESI in the customer's own name,
+    and replays the consent notices captured on AMI-25 once a customer has revoked. Each attempt must be
+    refused where it arrives, with an audit record; none may yield usage or an enrollment.
+    """
+    u = fleet.utility
+    account = fleet.account_of[meter]
+    customer = u.store.accounts.account(account).customer_id
+    tp = u.actor(party)
+    assert isinstance(tp, ThirdParty)
+    mdms, now, day = fleet.mdms.name, u.clock.now_ns(), 86_400 * NS
+    result = AttackResult(
+        "unauthorized third-party access",
+        f"{party}, with its own keys, goes after the data of {customer} ({meter}) without consent",
+    )
+    usage_before, enrolled_before = len(tp.usage), len(u.store.enrollments.of_account(account))
+    notices = [d for d in adversary.captured if _is_consent_notice(d)]  # the week's, before the attack adds its own
+    unstopped: list[str] = []
+
+    async def attempt(what: str, receiver: str, act: Callable[[], Awaitable[object]]) -> None:
+        """Stopped only if the receiver of the attempt wrote a defence record about it."""
+        watch, mark = _AuditWatch(fleet), len(result.how)
+        await act()
+        await u.settle()
+        if not any(r.actor == receiver for r in watch.defences(result)):
+            unstopped.append(what)
+        result.how[mark:] = [f"{what}: {line}" for line in result.how[mark:]]
+
+    request = cim.GetMeterReadings(meters=[meter], start_ns=now - 7 * day, end_ns=now)
+    await attempt(
+        "asks the MDMS for the usage (AMI-45)",
+        mdms,
+        lambda: adversary.forge(
+            party, mdms, noun="GetMeterReadings", payload=request, process="5.1.1", flow="5.1.1-r2", interface="AMI-45"
+        ),
+    )
+    grant = espi.UsageConsent(
+        consent_id=f"{party}-{customer}",
+        customer=customer,
+        third_party=party,
+        usage_points=[fleet.service_point_of(meter)],
+        scope=["interval_readings", "cost"],
+        start_ns=now - 30 * day,
+        end_ns=now + 365 * day,
+        status="granted",
+        decided_ns=now,
+    )
+    leg = fleet.cis.flow_for("5.1.1", mdms, "UsageConsent")
+    on = u.ctx.policy.rule(leg, "request").interface
+    await attempt(
+        f"forges the customer's consent on the CIS's leg to the MDMS ({on})",
+        mdms,
+        lambda: adversary.forge(
+            party, mdms, noun="UsageConsent", payload=grant, process="5.1.1", flow=leg, interface=on
+        ),
+    )
+    esi = fleet.headend.records[meter].han_gateway
+    if esi is not None:
+        enrollment = han.DREnrollment(
+            enrollment_id=f"{party}-{account}", kind="program", account=account, program="CPP", enrolled_by="customer"
+        )
+
+        async def enroll() -> None:
+            flow = tp.flow_for("DR-10", esi, "DREnrollment")
+            with contextlib.suppress(NotAccepted, TimeoutError):  # refused on the way in: its audit record says so
+                await tp.endpoint.ask(esi, 5.0, process="DR-10", flow=flow, noun="DREnrollment", payload=enrollment)
+
+        await attempt("enrolls the customer in a DR program through their ESI, as the customer (AMI-42)", esi, enroll)
+    revoked = sorted(cid for cid, c in tp.authorizations.items() if c.status == "revoked")
+    if revoked and notices:
+
+        async def replay_all() -> None:
+            for d in notices:
+                await adversary.replay(d)
+
+        what = f"replays the {len(notices)} consent notices captured on AMI-25 after a revocation"
+        await attempt(what, mdms, replay_all)
+        sent = await fleet.mdms.release_usage(revoked)
+        result.how.append(f"the MDMS's release under revoked consent {', '.join(revoked)}: {sent} usage points")
+        if sent:
+            unstopped.append("release under a revoked consent")
+    else:
+        result.how.append("no revoked consent (or no consent notice seen) yet: nothing to replay after a revocation")
+    gained = len(tp.usage) - usage_before
+    enrolled = len(u.store.enrollments.of_account(account)) - enrolled_before
+    if gained or enrolled:
+        unstopped.append(f"{party} got {gained} usage data and {enrolled} enrollments")
+    result.how.extend(f"NOT refused: {what}" for what in unstopped)
+    if result.audit_ids and not unstopped:
+        result.outcome = "blocked"
     return result

@@ -203,10 +203,11 @@ class Demo:
             (4, 16, "attack: forged disconnect", self._forged),
             (5, 11, "attack: insider mass disconnect", self._insider),
             (5, 13, "attack: alarm flood", lambda: self._attack(attacks.alarm_flood(f, self.meter()))),
+            (6, 14, "attack: unauthorized third-party access", self._third_party),
         ]
         for day, hour, name, act in calendar:
             f.at(at(day, hour), name, self._noted(name, act))
-        self.adversary.listen_for(attacks._is_meter_command)
+        self.adversary.listen_for(lambda d: attacks._is_meter_command(d) or attacks._is_consent_notice(d))
         return sorted(plan, key=lambda h: h.at_ns)
 
     def cycle_end(self) -> dt.datetime:
@@ -283,6 +284,9 @@ class Demo:
 
     async def _forged(self) -> None:
         await self._attack(attacks.forged_disconnect(self.fleet, self.adversary, self.meter("postpaid")))
+
+    async def _third_party(self) -> None:
+        await self._attack(attacks.third_party_access(self.fleet, self.adversary, self.meter("postpaid")))
 
     async def _insider(self) -> None:
         meters = [self.meter("postpaid") for _ in range(20)]
