@@ -15,7 +15,7 @@ from amisys.analytics import forecast, loading, phases, tariffs
 from amisys.analytics.series import demand_kw
 from amisys.demo.adversary import Adversary
 from amisys.grid.topology import generate
-from amisys.messages import espi
+from amisys.messages import cim, espi
 from amisys.processes import registry
 from amisys.processes.planning import add_evening_load, collect, window
 from amisys.processes.runner import PROCESS_START, run
@@ -421,3 +421,19 @@ def test_loading_and_phase_helpers_reject_bad_input() -> None:
         loading.asset_loading(np.zeros((1, 2)), ["m"], {"tx": ["m"]}, {"tx": 0.0})
     with pytest.raises(ValueError, match="phase 'D'"):
         phases.phase_loads({"t": ("D", 1.0)})
+
+
+def test_segmentation_leaves_out_a_customer_disconnected_all_window() -> None:
+    """A premises whose meter registered nothing in the study window has no load shape: it is left out of the
+    segments, not the end of the study."""
+    from amisys.processes.runner import default_fleet
+
+    fleet = default_fleet()
+    idle = sorted(fleet.meters)[0]
+    fleet.meters[idle].device.control(cim.RCD_OPEN, fleet.utility.clock.now_ns())
+    fleet = _run("5.2.5", fleet)
+    members = [m for g in fleet.utility.actor("cis").study.values() for m in g["meters"]]  # type: ignore[attr-defined]
+    accounts = fleet.utility.store.accounts
+    postpaid = [m for m in fleet.meters if not accounts.account(fleet.account_of[m]).prepayment]
+    assert idle in postpaid
+    assert sorted(members) == sorted(m for m in postpaid if m != idle)

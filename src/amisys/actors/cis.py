@@ -539,7 +539,12 @@ class Cis(Actor):
             return {g: ms for g, ms in (("load-factor:low", low), ("load-factor:high", high)) if ms}
         if by == "segment":
             n_days = kw.shape[1] // 96
-            shapes = tariffs.load_shapes(np.nan_to_num(kw[:, : n_days * 96]).reshape(len(names), n_days, 96))
+            days_kw = np.nan_to_num(kw[:, : n_days * 96]).reshape(len(names), n_days, 96)
+            used = days_kw.mean(axis=(1, 2)) > 0  # a premises disconnected all along has no load shape to segment
+            names = [m for m, u in zip(names, used, strict=True) if u]
+            if not names:
+                raise LookupError("no customer of the study used energy in its window")
+            shapes = tariffs.load_shapes(days_kw[used])
             labels, _ = tariffs.segment(shapes, min(k, len(names)), seed=seed)
             segs: dict[str, list[str]] = {}
             for m, label in zip(names, labels, strict=True):
