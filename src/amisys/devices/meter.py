@@ -226,6 +226,7 @@ class Meter:
         self._max_demand_w = 0.0
         self._voltage_v = nominal_voltage
         self._power_w = 0.0
+        self._power_now: tuple[float, Callable[[int], float] | None, float, Callable[[int], float] | None] | None = None
         # current interval and profile
         self._iv_start = interval_start(start_ns)
         self._iv_import = 0.0
@@ -346,12 +347,16 @@ class Meter:
             if t == self._iv_start + INTERVAL_NS:
                 closed.append(self._close_interval())
         if t > t0 and self._closed and self._live and not self._backfeed:
-            # The instantaneous demand register reads the power now, not at the start of the last step.
-            load = load_c if load_f is None else load_f(t)
-            der = (der_c if der_f is None else der_f(t)) if self.der_connected else 0.0
-            net = load - der
-            cap = self._cap_w
-            self._power_w = (min(net, cap) if net >= 0 and cap is not None else net) * factor
+            # The instantaneous demand register reads the power now, not at the start of the last step: worked
+            # out when it is read (most steps nobody reads it).
+            self._power_now = (
+                load_c,
+                load_f,
+                der_c if self.der_connected else 0.0,
+                der_f if self.der_connected else None,
+            )
+        else:
+            self._power_now = None
         self._t = t
         self._drain_battery(t0, t)
         return closed
@@ -768,6 +773,17 @@ class Meter:
         return self._profile.capacity
 
     @property
+    def power_w(self) -> float:
+        """The instantaneous demand register: what the premises draws (negative: feeds in) at the meter's time."""
+        if self._power_now is None:
+            return self._power_w
+        load_c, load_f, der_c, der_f = self._power_now
+        t = self._t
+        net = (load_c if load_f is None else load_f(t)) - (der_c if der_f is None else der_f(t))
+        cap = self._cap_w
+        return (min(net, cap) if net >= 0 and cap is not None else net) * self.slow_run_factor
+
+    @property
     def energized(self) -> bool:
         """Whether the meter has power now (what `status` reports, without building it)."""
         return self._live
@@ -786,7 +802,7 @@ class Meter:
             ignore_disconnect=self.ignore_disconnect,
             tamper_flags=tuple(self._tamper),
             battery_percent=self.battery_percent,
-            power_w=self._power_w,
+            power_w=self.power_w,
             voltage_v=self._voltage_v,
             max_demand_w=self._max_demand_w,
             load_cap_w=self._cap_w,
