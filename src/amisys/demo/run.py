@@ -29,6 +29,7 @@ from amisys.processes import registry
 from amisys.processes.conformance import ConformanceReport, check
 from amisys.processes.metering import fits
 from amisys.processes.runner import ProcessDef, seed_order
+from amisys.sim import loop
 from amisys.sim.clock import NS, SimClock
 from amisys.sim.fleet import Fleet, advance, build
 from amisys.store import Store
@@ -395,4 +396,4 @@ def _interfaces(trace: list[TraceRecord]) -> dict[str, InterfaceStats]:
 
 
 def run_demo(config: DemoConfig, progress: Callable[[int, str], None] | None = None) -> DemoResult:
-    return asyncio.run(Demo(config, progress).run())
+    return loop.run(Demo(config, progress).run())

@@ -139,6 +139,10 @@ _CONFLICT_COLUMNS = (
 )
 
 
+_FRESH = object()
+"""A key first seen in the batch being reconciled (its later rows are reconciled against the inserted one)."""
+
+
 def _norm(value: float | None) -> float | None:
     """NaN is no value (SQLite stores it as NULL anyway), so it compares like None."""
     return None if value is None or value != value else value
@@ -259,24 +263,26 @@ class MeterDataRepository:
         """Insert the rows whose key is new; reconcile each of the others with the stored row."""
         fresh: list[tuple] = []
         known: list[tuple] = []
+        redelivered = 0
         for (meter, reading_type), group in groupby(batch, key=itemgetter(0, 1)):
             rows = list(group)
-            stored = {
-                start
-                for (start,) in self._db.query(
-                    "SELECT start_ns FROM interval_readings"
+            stored = dict(
+                self._db.query(
+                    "SELECT start_ns, value_wh FROM interval_readings"
                     " WHERE meter = ? AND reading_type = ? AND start_ns >= ? AND start_ns <= ?",
                     (meter, reading_type, rows[0][2], rows[-1][2]),
                 )
-            }
+            )
             for row in rows:
-                if row[2] in stored:
-                    known.append(row)
-                else:
-                    stored.add(row[2])
+                if row[2] not in stored:
+                    stored[row[2]] = _FRESH
                     fresh.append(row)
+                elif stored[row[2]] is not _FRESH and _same(row[3], stored[row[2]]):
+                    redelivered += 1  # the stored value again: nothing to reconcile
+                else:
+                    known.append(row)
         inserted = self._db.executemany(_INSERT_INTERVAL, fresh) if fresh else 0
-        duplicates = conflicts = filled = 0
+        duplicates, conflicts, filled = redelivered, 0, 0
         for row in known:
             outcome = self._reconcile(IntervalRow._make(row))
             if outcome == "duplicate":
