@@ -229,7 +229,6 @@ def process_run(
 
     Exit status 0 when the observed trace conforms, 1 when it does not.
     """
-    import asyncio
 
     from amisys.processes import registry
     from amisys.processes.runner import run
@@ -239,7 +238,9 @@ def process_run(
 
         raise _fail(UnknownIdError("process with a trigger", process_id, _nearest(process_id, registry())))
     options = {"meter": meter} if meter else {}
-    result = asyncio.run(run(process_id, seed=seed, **options))
+    from amisys.sim import loop
+
+    result = loop.run(run(process_id, seed=seed, **options))
     if trace:
         for t in result.trace:
             if t.process == process_id:
