@@ -272,20 +272,25 @@ def test_the_usual_day_is_stored_as_the_full_vee_would_store_it(monkeypatch) -> 
     def stored(fast: bool, days: list[list[float]]) -> list:
         if not fast:
             monkeypatch.setattr(Mdms, "_plain_rows", lambda *_a, **_k: None)
+            monkeypatch.setattr(Mdms, "_vee_rows", lambda *_a, **_k: None)
         fleet = default_fleet()
         first = fleet.utility.clock.now_ns() - fleet.utility.clock.now_ns() % (900 * NS)
         for k, values in enumerate(days):
             start = first + k * 86_400 * NS
-            block = cim.IntervalBlock(
-                reading_type="1.0.1.29.0.255",
-                start_ns=start,
-                interval_s=900,
-                unit="Wh",
-                values=values,
-                qualities=["valid"] * 96,
-            )
+            blocks = [  # a None is a reading the meter did not send: the blocks go around it
+                cim.IntervalBlock(
+                    reading_type="1.0.1.29.0.255",
+                    start_ns=start + i * 900 * NS,
+                    interval_s=900,
+                    unit="Wh",
+                    values=[values[i]],
+                    qualities=["valid"],
+                )
+                for i in range(96)
+                if values[i] is not None
+            ]
             fleet.mdms.ingest(
-                cim.MeterReading(meter="meter:000001", interval_blocks=[block]),
+                cim.MeterReading(meter="meter:000001", interval_blocks=blocks),
                 (start, start + 86_400 * NS, "3.1.1"),
                 source="test",
             )
@@ -296,7 +301,13 @@ def test_the_usual_day_is_stored_as_the_full_vee_would_store_it(monkeypatch) -> 
     usual = [200.0 + k for k in range(96)]
     spiky = [*usual[:50], 9000.0, *usual[51:]]
     zeros = [0.0] * 96
-    for days in ([usual, usual], [usual, spiky], [zeros, zeros], [usual, zeros]):
+    negative = [*usual[:10], -40.0, *usual[11:]]
+    short_gap = [*usual[:20], None, None, *usual[22:]]
+    long_gap = [*usual[:20], *[None] * 30, *usual[50:]]
+    cases = [[usual, usual], [usual, spiky], [zeros, zeros], [usual, zeros], [usual, negative]]
+    cases += [[usual, short_gap], [usual, usual, long_gap], [long_gap], [usual, spiky, zeros, long_gap]]
+    for days in cases:
         assert stored(True, days) == stored(False, days)
+    assert {r.quality for r in stored(True, [usual, usual, long_gap])[2 * 96 + 20 : 2 * 96 + 50]} == {"estimated"}
     assert stored(True, [usual, spiky])[96 + 50].quality == "suspect"
     assert {r.quality for r in stored(True, [zeros, zeros])[96:]} == {"suspect"}  # a zero run over 24 h

@@ -216,9 +216,11 @@ class Mdms(Actor):
             if window is not None:
                 start = min(start, _floor(window[0], step))
                 end = max(end, _floor(window[1], step))
-            plain = self._plain_rows(reading.meter, reading_type, slots, start, end, step, source, now)
-            if plain is not None:
-                self.store.meter_data.ingest_many(plain)
+            rows = self._plain_rows(reading.meter, reading_type, slots, start, end, step, source, now)
+            if rows is None:
+                rows = self._vee_rows(reading.meter, reading_type, slots, start, end, step, source, now)
+            if rows is not None:
+                self.store.meter_data.ingest_many(rows)
                 continue
             series = vee.Series(
                 reading.meter,
@@ -260,6 +262,52 @@ class Mdms(Actor):
         if not fast.plain_day(values, reading_type, self.rules):
             return None
         return [(meter, reading_type, t, v, "valid", source, now, None) for t, (v, _) in ordered]
+
+    def _vee_rows(
+        self,
+        meter: str,
+        reading_type: str,
+        slots: dict[int, tuple[float | None, str]],
+        start: int,
+        end: int,
+        step: int,
+        source: str,
+        now: int,
+    ) -> list[tuple] | None:
+        """VEE of an answer with something to flag, on arrays (``fast.validate_day``, ``fast.estimate_day``:
+        the same flags, issues and estimates as ``vee``), with the stored history read back in one query.
+        None for what arrays cannot hold (an off-grid timestamp, a reading without a value), left to ``vee``."""
+        n = (end - start) // step
+        if any((t - start) % step or v is None or q not in fast.QUALITY_CODES for t, (v, q) in slots.items()):
+            return None
+        values = np.full(n, np.nan)
+        qualities = ["valid"] * n
+        for t, (v, q) in slots.items():
+            i = (t - start) // step
+            values[i], qualities[i] = v, q
+        days = self.rules.profile_days
+        width = days * DAY_NS // step
+        hist_values = np.full(width, np.nan)
+        hist_codes = np.full(width, fast.MISSING_Q, np.uint8)
+        first = start - width * step
+        for r in self.store.meter_data.series(meter, reading_type, first, start):
+            if r.value_wh is not None and (r.start_ns - first) % step == 0:
+                i = (r.start_ns - first) // step
+                hist_values[i], hist_codes[i] = r.value_wh, fast.QUALITY_CODES[r.quality]
+        day = fast.validate_day(
+            meter, reading_type, start, values, qualities, start, end, self.rules, hist_values,
+            history_qualities=hist_codes, interval_s=step // NS,
+        )  # fmt: skip
+        self.issues.extend(day.issues)
+        done = fast.estimate_day(
+            meter, reading_type, start, day.values, day.qualities, day.reasons, self.rules, hist_values,
+            history_qualities=hist_codes, interval_s=step // NS,
+        )  # fmt: skip
+        names = fast.quality_names(done.qualities)
+        return [
+            (meter, reading_type, start + i * step, None if v != v else v, names[i], source, now, None)
+            for i, v in enumerate(done.values.tolist())
+        ]
 
     def _history(self, meter: str, reading_type: str, start_ns: int) -> list[vee.Series]:
         """The stored days before ``start_ns`` (most recent first, days without data left out), read at once."""
