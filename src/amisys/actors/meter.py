@@ -131,7 +131,8 @@ class MeterActor(Actor):
             return
         if not was_live and self.energized:
             self._listen(self.radio_ok)
-        await self._report(events)
+        if events:
+            await self._report(events)
         await self._power_system(to_ns)
 
     def fail_radio(self) -> None:
