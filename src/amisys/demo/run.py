@@ -317,7 +317,12 @@ class Demo:
         self._judge_completeness(after=False)
         self.progress((u.clock.now_ns() - start) // NS, "checking every process against its seed table")
         trace = u.bus.trace
-        processes = {pid: check(u.catalog, u.requirements, pid, trace, u.pki.role) for pid in sorted(registry())}
+        by_process: dict[str, list[TraceRecord]] = defaultdict(list)
+        for t in trace:
+            by_process[t.process].append(t)
+        processes = {
+            pid: check(u.catalog, u.requirements, pid, by_process[pid], u.pki.role) for pid in sorted(registry())
+        }
         result = DemoResult(
             config=self.config,
             fleet=f,
