@@ -226,3 +226,27 @@ def test_a_fault_draws_its_current_through_the_devices_upstream_only(topo: Topol
         pf.apply_fault("feeder:F9/section-1")
     assert pf.section_of("recloser:F1-R1") == "feeder:F1/section-2"
     assert pf.section_of("fault_indicator:F1-FI1") == "feeder:F1/section-1"
+
+
+def test_element_readings_are_kept_until_a_solve_switching_or_command(topo: Topology) -> None:
+    pf = PowerFlow.from_topology(topo)
+    devices = [d.id for d in topo.da_devices]
+
+    def fresh() -> dict[str, object]:
+        pf._readings.clear()
+        return {d: pf.element_reading(d) for d in devices}
+
+    pf.solve()
+    before = {d: pf.element_reading(d) for d in devices}
+    assert before == {d: pf.element_reading(d) for d in devices} == fresh()
+    pf.set_loads({sp.id: 3.0 for sp in topo.service_points})
+    assert {d: pf.element_reading(d) for d in devices} == before  # inputs act through the next solve
+    pf.solve()
+    kept = {d: pf.element_reading(d) for d in devices}
+    assert kept == fresh() and kept["breaker:F1-B1"].kw > 2 * before["breaker:F1-B1"].kw
+    pf.open_switch("recloser:F1-R1")  # open at once, before any solve
+    assert pf.element_reading("recloser:F1-R1").is_open and not kept["recloser:F1-R1"].is_open
+    assert {d: pf.element_reading(d) for d in devices} == fresh()
+    pf.command("Solve")
+    kept = {d: pf.element_reading(d) for d in devices}
+    assert kept == fresh() and kept["recloser:F1-R1"].v2_pu < LIVE_PU
