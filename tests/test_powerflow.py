@@ -228,6 +228,32 @@ def test_a_fault_draws_its_current_through_the_devices_upstream_only(topo: Topol
     assert pf.section_of("fault_indicator:F1-FI1") == "feeder:F1/section-1"
 
 
+def test_the_island_search_runs_again_only_after_switching(topo: Topology) -> None:
+    pf = PowerFlow.from_topology(topo)
+    sp = next(s for s in topo.service_points if s.has_pv and topo.transformer(s.transformer).feeder == "feeder:F1")
+    lateral = f"feeder:F1/lateral-{topo.transformer(sp.transformer).lateral}"
+    everyone = set(pf.meters)
+    assert pf.grid_fed_meters() == everyone
+    steps = [
+        lambda: pf.isolate(lateral),
+        lambda: pf.set_anti_islanding(sp.id, working=False),  # islanding does not move the grid's reach
+        lambda: pf.set_der({sp.id: 4.0}),
+        lambda: pf.open_switch("breaker:F2-B1"),
+        lambda: pf.restore(lateral),
+        lambda: pf.close_switch("breaker:F2-B1"),
+    ]
+    for change in steps:
+        change()
+        pf.solve()
+        assert pf._energized_buses() == pf._search_energized()  # the kept answer is the search's
+    fed = {}
+    for change in steps[:4]:
+        change()
+        fed[len(fed)] = pf.grid_fed_meters()
+    assert fed[0] == everyone - set(pf.section_meters(lateral)) == fed[1] == fed[2]
+    assert fed[3] == fed[0] - set(topo.meters_of_feeder("feeder:F2"))
+
+
 def test_element_readings_are_kept_until_a_solve_switching_or_command(topo: Topology) -> None:
     pf = PowerFlow.from_topology(topo)
     devices = [d.id for d in topo.da_devices]

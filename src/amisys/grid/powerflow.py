@@ -153,6 +153,7 @@ class PowerFlow:
         self._island_src: dict[str, bool] = {}  # service point -> island source enabled
         self._islanded: list[str] = []  # PV service points cut off from every grid source
         self._topology_dirty = True
+        self._fed: frozenset[str] | None = None  # buses a substation reaches: None until searched after switching
         self._readings: dict[str, ElementReading] = {}  # element -> its reading in the last solve (see element_reading)
         self._taps: dict[str, int] = {}  # regulator -> tap position under supervisory control
         self._faults: dict[str, str] = {}  # where a fault is applied -> its Fault element
@@ -243,6 +244,7 @@ class PowerFlow:
         self._node_bus = np.array([bus_ix[n.split(".")[0]] for n in self._nodes], dtype=np.intp)
         self._meter_ids = list(m.meters)
         self._meter_ix = np.array([node_ix[m.meters[k].lower()] for k in self._meter_ids], dtype=np.intp)
+        self._meter_bus = [(k, node.split(".")[0].lower()) for k, node in m.meters.items()]
         load_ix = {n.lower(): i + 1 for i, n in enumerate(ck.Loads.AllNames)}
         self._load_ix = {sp: load_ix[n.lower()] for sp, n in m.loads.items()}
         self._ev_ix = {sp: load_ix[n.lower()] for sp, n in m.ev_loads.items()}
@@ -287,6 +289,7 @@ class PowerFlow:
                 if c == "/":
                     self._banks.setdefault(t[:i], []).append(t)
         self._topology_dirty = True
+        self._fed = None
         self._readings.clear()
 
     # -- inputs -----------------------------------------------------------------------------------------------
@@ -385,6 +388,7 @@ class PowerFlow:
         else:
             self._open.discard(dss_name.lower())
         self._topology_dirty = True
+        self._fed = None
         self._readings.clear()
 
     def open_switch(self, element: str) -> None:
@@ -422,7 +426,14 @@ class PowerFlow:
 
     # -- solving ----------------------------------------------------------------------------------------------
 
-    def _energized_buses(self) -> set[str]:
+    def _energized_buses(self) -> frozenset[str]:
+        """Buses a substation source reaches through closed elements. The search depends only on which
+        elements are open (the bus graph is fixed at `_index`), so it runs again only after `_set_open`."""
+        if self._fed is None:
+            self._fed = frozenset(self._search_energized())
+        return self._fed
+
+    def _search_energized(self) -> set[str]:
         adj: dict[str, list[str]] = {}
         for name, a, b in self._edges:
             if name in self._open:
@@ -562,7 +573,7 @@ class PowerFlow:
     def grid_fed_meters(self) -> set[str]:
         """Meters a substation source reaches through closed elements (live meters not in it are islanded)."""
         fed = self._energized_buses()
-        return {m for m, node in self._model.meters.items() if node.split(".")[0].lower() in fed}
+        return {m for m, bus in self._meter_bus if bus in fed}
 
     def set_source_pu(self, substation: str, pu: float) -> None:
         """The substation bus voltage its load tap changer holds, in pu (a failed or tampered LTC moves it)."""
