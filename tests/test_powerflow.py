@@ -276,3 +276,19 @@ def test_element_readings_are_kept_until_a_solve_switching_or_command(topo: Topo
     pf.command("Solve")
     kept = {d: pf.element_reading(d) for d in devices}
     assert kept == fresh() and kept["recloser:F1-R1"].v2_pu < LIVE_PU
+
+
+def test_live_grid_voltages_follow_its_snapshot(topo: Topology) -> None:
+    from amisys.grid.live import LiveGrid
+
+    grid = LiveGrid(topo)
+    grid.operate("feeder:F1/lateral-1/cutout", "open")
+    for step in (False, True):
+        snap = grid.step(0) if step else grid.snapshot
+        assert not all(snap.meter_live.values())
+        for m in topo.meters:
+            assert grid.voltage(m) == (snap.meter_v[m] if snap.meter_live[m] else None)
+            assert grid.islanded(m) is False
+    grid.snapshot = grid.pf.solve()  # set from outside: the voltages follow
+    assert all(grid.voltage(m) == grid.snapshot.meter_v.get(m) for m in grid.snapshot.live_meters())
+    assert grid.voltage("meter:nowhere") is None
