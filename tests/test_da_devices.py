@@ -84,3 +84,11 @@ def test_line_rating_depends_on_ambient_and_sun() -> None:
     assert rating.line_rating_pu(25.0, 0.0) > rating.line_rating_pu(25.0, 12.0)
     assert rating.line_rating_pu(35.0, 12.0) < 1.0
     assert rating.line("l", 120.0, 35.0, 14.0).overloaded
+
+
+def test_remembered_transformer_rating_is_the_bisection() -> None:
+    remembered, bisection = rating.transformer_rating_pu, rating.transformer_rating_pu.__wrapped__
+    remembered.cache_clear()
+    for ambient in (-10.0, 0.0, 12.5, 30.0, 30, 41.3, 85.0, 200.0):
+        for limit in (rating.HOT_SPOT_LIMIT_C, 95.0):
+            assert remembered(ambient, limit) == bisection(ambient, limit)

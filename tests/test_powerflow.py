@@ -226,3 +226,69 @@ def test_a_fault_draws_its_current_through_the_devices_upstream_only(topo: Topol
         pf.apply_fault("feeder:F9/section-1")
     assert pf.section_of("recloser:F1-R1") == "feeder:F1/section-2"
     assert pf.section_of("fault_indicator:F1-FI1") == "feeder:F1/section-1"
+
+
+def test_the_island_search_runs_again_only_after_switching(topo: Topology) -> None:
+    pf = PowerFlow.from_topology(topo)
+    sp = next(s for s in topo.service_points if s.has_pv and topo.transformer(s.transformer).feeder == "feeder:F1")
+    lateral = f"feeder:F1/lateral-{topo.transformer(sp.transformer).lateral}"
+    everyone = set(pf.meters)
+    assert pf.grid_fed_meters() == everyone
+    steps = [
+        lambda: pf.isolate(lateral),
+        lambda: pf.set_anti_islanding(sp.id, working=False),  # islanding does not move the grid's reach
+        lambda: pf.set_der({sp.id: 4.0}),
+        lambda: pf.open_switch("breaker:F2-B1"),
+        lambda: pf.restore(lateral),
+        lambda: pf.close_switch("breaker:F2-B1"),
+    ]
+    for change in steps:
+        change()
+        pf.solve()
+        assert pf._energized_buses() == pf._search_energized()  # the kept answer is the search's
+    fed = {}
+    for change in steps[:4]:
+        change()
+        fed[len(fed)] = pf.grid_fed_meters()
+    assert fed[0] == everyone - set(pf.section_meters(lateral)) == fed[1] == fed[2]
+    assert fed[3] == fed[0] - set(topo.meters_of_feeder("feeder:F2"))
+
+
+def test_element_readings_are_kept_until_a_solve_switching_or_command(topo: Topology) -> None:
+    pf = PowerFlow.from_topology(topo)
+    devices = [d.id for d in topo.da_devices]
+
+    def fresh() -> dict[str, object]:
+        pf._readings.clear()
+        return {d: pf.element_reading(d) for d in devices}
+
+    pf.solve()
+    before = {d: pf.element_reading(d) for d in devices}
+    assert before == {d: pf.element_reading(d) for d in devices} == fresh()
+    pf.set_loads({sp.id: 3.0 for sp in topo.service_points})
+    assert {d: pf.element_reading(d) for d in devices} == before  # inputs act through the next solve
+    pf.solve()
+    kept = {d: pf.element_reading(d) for d in devices}
+    assert kept == fresh() and kept["breaker:F1-B1"].kw > 2 * before["breaker:F1-B1"].kw
+    pf.open_switch("recloser:F1-R1")  # open at once, before any solve
+    assert pf.element_reading("recloser:F1-R1").is_open and not kept["recloser:F1-R1"].is_open
+    assert {d: pf.element_reading(d) for d in devices} == fresh()
+    pf.command("Solve")
+    kept = {d: pf.element_reading(d) for d in devices}
+    assert kept == fresh() and kept["recloser:F1-R1"].v2_pu < LIVE_PU
+
+
+def test_live_grid_voltages_follow_its_snapshot(topo: Topology) -> None:
+    from amisys.grid.live import LiveGrid
+
+    grid = LiveGrid(topo)
+    grid.operate("feeder:F1/lateral-1/cutout", "open")
+    for step in (False, True):
+        snap = grid.step(0) if step else grid.snapshot
+        assert not all(snap.meter_live.values())
+        for m in topo.meters:
+            assert grid.voltage(m) == (snap.meter_v[m] if snap.meter_live[m] else None)
+            assert grid.islanded(m) is False
+    grid.snapshot = grid.pf.solve()  # set from outside: the voltages follow
+    assert all(grid.voltage(m) == grid.snapshot.meter_v.get(m) for m in grid.snapshot.live_meters())
+    assert grid.voltage("meter:nowhere") is None

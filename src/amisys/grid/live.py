@@ -57,8 +57,9 @@ class LiveGrid:
         self.topology = topology
         self.premises = dict(premises or {})
         self.pf = power_flow or PowerFlow.from_topology(topology)
-        self.snapshot: Snapshot = self.pf.solve()
+        self.snapshot = self.pf.solve()
         self._grid_fed: set[str] = set(self.snapshot.live_meters())
+        self._sp_of = {sp.meter: sp.id for sp in topology.service_points}
         self._pv = {sp.meter: sp.id for sp in topology.service_points if sp.has_pv}
         self._anti_islanding: dict[str, bool] = {}
         self.faults: list[FaultEvent] = []
@@ -67,12 +68,23 @@ class LiveGrid:
         self.locked_out: set[str] = set()
         """Protective devices their relay opened to lockout (the 86 target), until they are closed again."""
 
+    @property
+    def snapshot(self) -> Snapshot:
+        """The last solved state."""
+        return self._snapshot
+
+    @snapshot.setter
+    def snapshot(self, snapshot: Snapshot) -> None:
+        # every meter reads its voltage several times a step: one look-up, kept with the snapshot it comes from
+        self._snapshot = snapshot
+        self._volts = {m: snapshot.meter_v[m] if live else None for m, live in snapshot.meter_live.items()}
+
     def step(self, now_ns: int) -> Snapshot:
         """Put every premises' demand and PV output at ``now_ns`` into the power flow and solve."""
         self.now_ns = now_ns
         loads, der = {}, {}
         for meter, p in self.premises.items():
-            sp = self.topology.service_point_of(meter).id
+            sp = self._sp_of[meter]
             loads[sp] = max(p.load_w(now_ns), 0.0) / 1000.0
             if meter in self._pv:
                 der[sp] = max(p.der_w(now_ns), 0.0) / 1000.0
@@ -88,13 +100,11 @@ class LiveGrid:
 
     def voltage(self, meter: str) -> float | None:
         """Service voltage at the meter in V, None if its bus is dead."""
-        if not self.snapshot.meter_live.get(meter, False):
-            return None
-        return self.snapshot.meter_v[meter]
+        return self._volts.get(meter)
 
     def islanded(self, meter: str) -> bool:
         """Live, but not from the grid: a customer inverter holds the meter's part of the network up."""
-        return self.snapshot.meter_live.get(meter, False) and meter not in self._grid_fed
+        return self._volts.get(meter) is not None and meter not in self._grid_fed
 
     def reading(self, device: str) -> ElementReading:
         return self.pf.element_reading(device)

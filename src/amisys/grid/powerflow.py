@@ -153,6 +153,8 @@ class PowerFlow:
         self._island_src: dict[str, bool] = {}  # service point -> island source enabled
         self._islanded: list[str] = []  # PV service points cut off from every grid source
         self._topology_dirty = True
+        self._fed: frozenset[str] | None = None  # buses a substation reaches: None until searched after switching
+        self._readings: dict[str, ElementReading] = {}  # element -> its reading in the last solve (see element_reading)
         self._taps: dict[str, int] = {}  # regulator -> tap position under supervisory control
         self._faults: dict[str, str] = {}  # where a fault is applied -> its Fault element
         self._index()
@@ -242,6 +244,7 @@ class PowerFlow:
         self._node_bus = np.array([bus_ix[n.split(".")[0]] for n in self._nodes], dtype=np.intp)
         self._meter_ids = list(m.meters)
         self._meter_ix = np.array([node_ix[m.meters[k].lower()] for k in self._meter_ids], dtype=np.intp)
+        self._meter_bus = [(k, node.split(".")[0].lower()) for k, node in m.meters.items()]
         load_ix = {n.lower(): i + 1 for i, n in enumerate(ck.Loads.AllNames)}
         self._load_ix = {sp: load_ix[n.lower()] for sp, n in m.loads.items()}
         self._ev_ix = {sp: load_ix[n.lower()] for sp, n in m.ev_loads.items()}
@@ -280,7 +283,14 @@ class PowerFlow:
             self._regcontrols[rc.Name] = ck.ActiveCktElement.BusNames[0].split(".")[0].lower()
             i = rc.Next
         self._reg_enabled = dict.fromkeys(self._regcontrols, True)
+        self._banks: dict[str, list[str]] = {}  # id -> transformers under it: a regulator's units "regulator:x/A"
+        for t in sorted(m.transformers):
+            for i, c in enumerate(t):
+                if c == "/":
+                    self._banks.setdefault(t[:i], []).append(t)
         self._topology_dirty = True
+        self._fed = None
+        self._readings.clear()
 
     # -- inputs -----------------------------------------------------------------------------------------------
 
@@ -378,6 +388,8 @@ class PowerFlow:
         else:
             self._open.discard(dss_name.lower())
         self._topology_dirty = True
+        self._fed = None
+        self._readings.clear()
 
     def open_switch(self, element: str) -> None:
         """Open a DA device, a lateral cutout, a feeder (its head element) or a capacitor bank."""
@@ -414,7 +426,14 @@ class PowerFlow:
 
     # -- solving ----------------------------------------------------------------------------------------------
 
-    def _energized_buses(self) -> set[str]:
+    def _energized_buses(self) -> frozenset[str]:
+        """Buses a substation source reaches through closed elements. The search depends only on which
+        elements are open (the bus graph is fixed at `_index`), so it runs again only after `_set_open`."""
+        if self._fed is None:
+            self._fed = frozenset(self._search_energized())
+        return self._fed
+
+    def _search_energized(self) -> set[str]:
         adj: dict[str, list[str]] = {}
         for name, a, b in self._edges:
             if name in self._open:
@@ -475,6 +494,7 @@ class PowerFlow:
         ``controls`` they hold their positions: what the network looks like for the fraction of a second a
         fault flows, far shorter than a regulator's time delay."""
         t0 = time.perf_counter()
+        self._readings.clear()
         self._apply_islanding()
         ck = self._ckt
         if controls:
@@ -546,13 +566,14 @@ class PowerFlow:
 
     def command(self, text: str) -> str:
         """Run a raw OpenDSS command (for inspection; changes behind the wrapper's back are not tracked)."""
+        self._readings.clear()
         self._dss.Text.Command = text
         return self._dss.Text.Result
 
     def grid_fed_meters(self) -> set[str]:
         """Meters a substation source reaches through closed elements (live meters not in it are islanded)."""
         fed = self._energized_buses()
-        return {m for m, node in self._model.meters.items() if node.split(".")[0].lower() in fed}
+        return {m for m, bus in self._meter_bus if bus in fed}
 
     def set_source_pu(self, substation: str, pu: float) -> None:
         """The substation bus voltage its load tap changer holds, in pu (a failed or tampered LTC moves it)."""
@@ -576,8 +597,13 @@ class PowerFlow:
     def element_reading(self, element: str) -> ElementReading:
         """What a DA device on ``element`` measures after the last `solve`: per-unit voltage at each terminal
         (highest phase), current (highest phase, A), three-phase P and Q at terminal 1, and its open state. A
-        regulator is its bank of single-phase units."""
-        banks = sorted(t for t in self._model.transformers if t.startswith(f"{element}/"))
+        regulator is its bank of single-phase units.
+
+        Readings are kept until the next `solve`, switching or raw `command`: OpenDSS itself computes an
+        element's terminal currents once per solution, and its voltages change only when solved."""
+        if element in self._readings:
+            return self._readings[element]
+        banks = self._banks.get(element, [])
         names = [self._model.transformers[b] for b in banks] or [self._element(element)]
         ck = self._ckt
         el = ck.ActiveCktElement
@@ -596,7 +622,7 @@ class PowerFlow:
                 ck.SetActiveBus(bus)
                 pu = np.asarray(ck.ActiveBus.puVmagAngle)[0::2]
                 volts[i] = max(volts[i], float(pu.max()) if len(pu) else 0.0)
-        return ElementReading(
+        self._readings[element] = reading = ElementReading(
             element=element,
             v1_pu=volts[0],
             v2_pu=volts[1],
@@ -605,11 +631,12 @@ class PowerFlow:
             kvar=kvar,
             is_open=any(n.lower() in self._open for n in names),
         )
+        return reading
 
     def tap(self, element: str, steps: int, *, step_pu: float = 0.00625, max_steps: int = 16) -> int:
         """Move a voltage regulator's taps by ``steps`` (supervisory control: its RegControls are disabled so the
         set position holds). Returns the new position; beyond +-``max_steps`` is a ValueError."""
-        banks = sorted(t for t in self._model.transformers if t.startswith(f"{element}/"))
+        banks = self._banks.get(element)
         if not banks:
             raise KeyError(f"no regulator {element!r}")
         position = self._taps.get(element, 0) + steps

@@ -10,6 +10,7 @@ it, how long the thermal time constant lets it run before the limit is reached.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -55,8 +56,12 @@ def hot_spot_c(load_pu: float, ambient_c: float) -> float:
     return ambient_c + oil + HOT_SPOT_GRADIENT_C * load_pu ** (2 * WINDING_EXPONENT)
 
 
+@functools.lru_cache(maxsize=256)
 def transformer_rating_pu(ambient_c: float, limit_c: float = HOT_SPOT_LIMIT_C) -> float:
-    """The largest steady load (pu of nameplate) whose hot spot stays at ``limit_c`` in ``ambient_c``."""
+    """The largest steady load (pu of nameplate) whose hot spot stays at ``limit_c`` in ``ambient_c``.
+
+    A pure function of its arguments, remembered: a rating pass asks it once per transformer, all at the same
+    ambient, and each answer is a 60-step bisection."""
     if hot_spot_c(0.0, ambient_c) >= limit_c:
         return 0.0
     lo, hi = 0.0, 4.0

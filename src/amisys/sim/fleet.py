@@ -407,12 +407,13 @@ def _premises(fleet: Fleet) -> dict[str, Premises]:
     """What each premises puts on the grid: nothing behind an open switch; no DER behind an open DER relay."""
     out = {}
     for name, meter in fleet.meters.items():
-        device, site = meter.device, meter.site
-        closed = (lambda d: lambda: d.switch_state == "closed")(device)
+        device, site = meter.device, meter.site  # bound as defaults: one call per premises and step, no nesting
         out[name] = Premises(
-            load_w=(lambda s, c: lambda t: s.load_w(t) if c() else 0.0)(site, closed),
-            der_w=(lambda s, c, d: lambda t: s.der_output(t) if c() and d.der_connected else 0.0)(site, closed, device),
-            anti_islanding_works=(lambda s: lambda: s.anti_islanding_works)(site),
+            load_w=lambda t, s=site, d=device: s.load_w(t) if d.switch_state == "closed" else 0.0,
+            der_w=lambda t, s=site, d=device: (
+                s.der_output(t) if d.switch_state == "closed" and d.der_connected else 0.0
+            ),
+            anti_islanding_works=lambda s=site: s.anti_islanding_works,
         )
     return out
 
