@@ -179,3 +179,33 @@ def test_energy_price_reaches_through_tariff_wrappers() -> None:
     assert tariffs.energy_price_at(book["net-metering-tou"], noon_utc) == pytest.approx(tou)
     assert tariffs.energy_price_at(book["feed-in"], noon_utc) == pytest.approx(15.35)
     assert tariffs.energy_price_at(object(), noon_utc) is None
+
+
+def test_demand_of_many_meters_is_each_meters_stored_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`demand_kw` reads all meters in one query per chunk; each row is what the meter's own series gives."""
+    a_plus = "1.0.1.29.0.255"
+    monkeypatch.setattr("amisys.store.meter_data._METERS_PER_QUERY", 2)  # several chunks
+    store = Store.open(":memory:", clock=lambda: 0)
+    step = 900 * NS
+    rng = np.random.default_rng(3)
+    rows = [
+        IntervalRow(m, a_plus, k * step, None if rng.random() < 0.2 else float(rng.gamma(2, 50)), "valid", "t", 0)
+        for m in ("m1", "m2", "m3", "m4", "m5")
+        for k in range(-2, 10)
+        if not (m == "m2" and 3 <= k < 6)
+    ]
+    rows += [IntervalRow("m4", a_plus, k * step, None, "missing", "t", 0) for k in range(10, 12)]
+    rows += [IntervalRow("m9", "1.0.2.29.0.255", 0, 5.0, "valid", "t", 0)]  # another reading type only
+    rows += [IntervalRow(m, a_plus, 5 * step + 7, 1.0, "valid", "t", 0) for m in ("m1", "m3")]  # off the grid
+    rows = [r._replace(quality="missing") if r.value_wh is None else r for r in rows]
+    store.meter_data.ingest_many(rows)
+    asked = ["m5", "m9", "m2", "m1", "m5", "m4", "m3", "none"]
+    names, kw = demand_kw(store.meter_data, asked, 0, 12 * step)
+    assert names == ["m5", "m2", "m1", "m5", "m4", "m3"] and kw.shape == (6, 12)
+    for name, got in zip(names, kw, strict=True):
+        want = np.full(12, np.nan)
+        for r in store.meter_data.series(name, a_plus, 0, 12 * step):
+            if r.value_wh is not None:
+                want[r.start_ns // step] = r.value_wh * 3600.0 / 900 / 1000.0
+        assert np.array_equal(got, want, equal_nan=True)
+    assert np.isnan(kw[1, 3:6]).all() and np.isnan(kw[4, 10:]).all() and kw[2, 5] == kw[5, 5] == 0.004
