@@ -181,6 +181,41 @@ def test_energy_price_reaches_through_tariff_wrappers() -> None:
     assert tariffs.energy_price_at(object(), noon_utc) is None
 
 
+def test_revenue_of_a_price_vector_is_the_per_interval_revenue_to_the_minor_unit() -> None:
+    """`revenue_minor` at `energy_prices` (one vector per tariff, every customer at once) against pricing each
+    interval with `energy_price_at`, as the CIS did: TOU, CPP with an event in the window, gaps earning nothing."""
+    from amisys.billing.book import TariffBook
+
+    book = TariffBook()
+    start = 1_769_922_000 * NS  # 2026-02-01 00:00 local (a Sunday): three days, weekend and weekday prices
+    n = 3 * 96
+    book.add_cpp_event(start + 2 * 86_400 * NS + 17 * 3600 * NS, start + 2 * 86_400 * NS + 19 * 3600 * NS)
+    rng = np.random.default_rng(7)
+    kw = rng.gamma(2.0, 0.8, (30, n))
+    kw[rng.random(kw.shape) < 0.1] = np.nan
+    kw[3] = np.nan  # a customer with no interval at all
+    kw[4, :10] = 0.0
+
+    def reference(tariff: object, row: np.ndarray) -> int:
+        total = 0.0
+        for k, v in enumerate(row):
+            if np.isnan(v):
+                continue
+            price = tariffs.energy_price_at(tariff, start + k * 900 * NS)
+            total += float(price or 0) * float(v) * 0.25
+        return round(total)
+
+    names = ["residential-tou", "residential-cpp", "residential-flat", "feed-in", "prepayment"]
+    prices = {name: tariffs.energy_prices(book[name], start, n) for name in names}
+    assert set(prices["residential-cpp"]) == {11.2, 28.5, 75.0} and not prices["prepayment"].any()
+    for name in names:
+        assert tariffs.revenue_minor(kw, prices[name]) == [reference(book[name], row) for row in kw]
+    on = [names[i % len(names)] for i in range(len(kw))]  # customers on different tariffs: a price row each
+    mixed = tariffs.revenue_minor(kw, np.array([prices[t] for t in on]))
+    assert mixed == [reference(book[t], row) for t, row in zip(on, kw, strict=True)]
+    assert mixed[3] == 0 and all(r > 0 for r in mixed[:3])
+
+
 def test_demand_of_many_meters_is_each_meters_stored_series(monkeypatch: pytest.MonkeyPatch) -> None:
     """`demand_kw` reads all meters in one query per chunk; each row is what the meter's own series gives."""
     a_plus = "1.0.1.29.0.255"
