@@ -179,3 +179,68 @@ def test_energy_price_reaches_through_tariff_wrappers() -> None:
     assert tariffs.energy_price_at(book["net-metering-tou"], noon_utc) == pytest.approx(tou)
     assert tariffs.energy_price_at(book["feed-in"], noon_utc) == pytest.approx(15.35)
     assert tariffs.energy_price_at(object(), noon_utc) is None
+
+
+def test_revenue_of_a_price_vector_is_the_per_interval_revenue_to_the_minor_unit() -> None:
+    """`revenue_minor` at `energy_prices` (one vector per tariff, every customer at once) against pricing each
+    interval with `energy_price_at`, as the CIS did: TOU, CPP with an event in the window, gaps earning nothing."""
+    from amisys.billing.book import TariffBook
+
+    book = TariffBook()
+    start = 1_769_922_000 * NS  # 2026-02-01 00:00 local (a Sunday): three days, weekend and weekday prices
+    n = 3 * 96
+    book.add_cpp_event(start + 2 * 86_400 * NS + 17 * 3600 * NS, start + 2 * 86_400 * NS + 19 * 3600 * NS)
+    rng = np.random.default_rng(7)
+    kw = rng.gamma(2.0, 0.8, (30, n))
+    kw[rng.random(kw.shape) < 0.1] = np.nan
+    kw[3] = np.nan  # a customer with no interval at all
+    kw[4, :10] = 0.0
+
+    def reference(tariff: object, row: np.ndarray) -> int:
+        total = 0.0
+        for k, v in enumerate(row):
+            if np.isnan(v):
+                continue
+            price = tariffs.energy_price_at(tariff, start + k * 900 * NS)
+            total += float(price or 0) * float(v) * 0.25
+        return round(total)
+
+    names = ["residential-tou", "residential-cpp", "residential-flat", "feed-in", "prepayment"]
+    prices = {name: tariffs.energy_prices(book[name], start, n) for name in names}
+    assert set(prices["residential-cpp"]) == {11.2, 28.5, 75.0} and not prices["prepayment"].any()
+    for name in names:
+        assert tariffs.revenue_minor(kw, prices[name]) == [reference(book[name], row) for row in kw]
+    on = [names[i % len(names)] for i in range(len(kw))]  # customers on different tariffs: a price row each
+    mixed = tariffs.revenue_minor(kw, np.array([prices[t] for t in on]))
+    assert mixed == [reference(book[t], row) for t, row in zip(on, kw, strict=True)]
+    assert mixed[3] == 0 and all(r > 0 for r in mixed[:3])
+
+
+def test_demand_of_many_meters_is_each_meters_stored_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`demand_kw` reads all meters in one query per chunk; each row is what the meter's own series gives."""
+    a_plus = "1.0.1.29.0.255"
+    monkeypatch.setattr("amisys.store.meter_data._METERS_PER_QUERY", 2)  # several chunks
+    store = Store.open(":memory:", clock=lambda: 0)
+    step = 900 * NS
+    rng = np.random.default_rng(3)
+    rows = [
+        IntervalRow(m, a_plus, k * step, None if rng.random() < 0.2 else float(rng.gamma(2, 50)), "valid", "t", 0)
+        for m in ("m1", "m2", "m3", "m4", "m5")
+        for k in range(-2, 10)
+        if not (m == "m2" and 3 <= k < 6)
+    ]
+    rows += [IntervalRow("m4", a_plus, k * step, None, "missing", "t", 0) for k in range(10, 12)]
+    rows += [IntervalRow("m9", "1.0.2.29.0.255", 0, 5.0, "valid", "t", 0)]  # another reading type only
+    rows += [IntervalRow(m, a_plus, 5 * step + 7, 1.0, "valid", "t", 0) for m in ("m1", "m3")]  # off the grid
+    rows = [r._replace(quality="missing") if r.value_wh is None else r for r in rows]
+    store.meter_data.ingest_many(rows)
+    asked = ["m5", "m9", "m2", "m1", "m5", "m4", "m3", "none"]
+    names, kw = demand_kw(store.meter_data, asked, 0, 12 * step)
+    assert names == ["m5", "m2", "m1", "m5", "m4", "m3"] and kw.shape == (6, 12)
+    for name, got in zip(names, kw, strict=True):
+        want = np.full(12, np.nan)
+        for r in store.meter_data.series(name, a_plus, 0, 12 * step):
+            if r.value_wh is not None:
+                want[r.start_ns // step] = r.value_wh * 3600.0 / 900 / 1000.0
+        assert np.array_equal(got, want, equal_nan=True)
+    assert np.isnan(kw[1, 3:6]).all() and np.isnan(kw[4, 10:]).all() and kw[2, 5] == kw[5, 5] == 0.004

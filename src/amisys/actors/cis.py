@@ -482,23 +482,38 @@ class Cis(Actor):
 
     # -- tariffs and pricing (5.2.1-5.2.5) -----------------------------------------------------------------
 
-    async def tariff_study(self, process: str, groups: dict[str, list[str]], start_ns: int, end_ns: int) -> None:
+    async def tariff_study(
+        self,
+        process: str,
+        groups: dict[str, list[str]],
+        demand: tuple[list[str], np.ndarray],
+        start_ns: int,
+        end_ns: int,
+    ) -> None:
         """5.2: the aggregated data of each customer group (no individual customer) to the LMS/DRMS.
 
-        ``groups`` maps a group name to its customers' meters; the study's per-group figures (load shape,
-        coincident peak, present-tariff revenue) are kept in ``self.study`` for the rate case files.
+        ``groups`` maps a group name to its customers' meters; ``demand`` is `demand_kw` of (at least) those
+        meters over the window, the one `study_groups` grouped them by. The study's per-group figures (load
+        shape, coincident peak, present-tariff revenue) are kept in ``self.study`` for the rate case files.
         """
 
-        meters = [m for ms in groups.values() for m in ms]
-        names, kw = demand_kw(self.store.meter_data, meters, start_ns, end_ns)
-        rows = {m: i for i, m in enumerate(names)}
-        metered = {g: [m for m in ms if m in rows] for g, ms in groups.items()}  # meters with data in the window
+        names, all_kw = demand
+        row_of = {m: i for i, m in enumerate(names)}
+        metered = {g: [m for m in ms if m in row_of] for g, ms in groups.items()}  # meters with data in the window
+        members = [m for ms in metered.values() for m in ms]
+        kw = all_kw[[row_of[m] for m in members]]  # in group order: the system peak sums its rows in that order
+        rows = {m: i for i, m in enumerate(members)}
         stats = tariffs.group_stats(kw, {g: [rows[m] for m in ms] for g, ms in metered.items() if ms})
+        tariff_of = {m: self._tariff_of(m) for m in members}
+        book = self.utility.tariffs
+        prices = {t: tariffs.energy_prices(book[t], start_ns, kw.shape[1]) for t in set(tariff_of.values())}
+        revenues = tariffs.revenue_minor(kw, np.array([prices[tariff_of[m]] for m in members]))
+        revenue_of = dict(zip(members, revenues, strict=True))
         for st in stats:
             members = metered[st.group]
-            revenue = sum(self._revenue(m, kw[rows[m]], start_ns) for m in members)
+            revenue = sum(revenue_of[m] for m in members)
             klass = self.store.accounts.customer(self._customer_of(members[0])).segment
-            tariff_names = sorted({self._tariff_of(m) for m in members})
+            tariff_names = sorted({tariff_of[m] for m in members})
             self.study[st.group] = {"stats": st, "revenue_minor": revenue, "meters": list(members)}
             data = cim.AggregatedCustomerData(
                 group=st.group,
@@ -519,18 +534,23 @@ class Cis(Actor):
             flow = self.flow_for(process, "lms-drms", "AggregatedCustomerData")
             await self.send("lms-drms", process=process, flow=flow, noun="AggregatedCustomerData", payload=data)
 
+    def study_demand(self, meters: list[str], start_ns: int, end_ns: int) -> tuple[list[str], np.ndarray]:
+        """The customers' metered demand over a study's window, read once for `study_groups` and `tariff_study`."""
+        return demand_kw(self.store.meter_data, meters, start_ns, end_ns)
+
     def study_groups(
-        self, by: str, meters: list[str], start_ns: int, end_ns: int, *, k: int = 3, seed: int = 0
+        self, by: str, meters: list[str], demand: tuple[list[str], np.ndarray], *, k: int = 3, seed: int = 0
     ) -> dict[str, list[str]]:
-        """Customer groups of a tariff study from metered data: by present ``tariff``, by ``load_factor``
-        (below and above the median) or by load-shape ``segment`` (k-means, 5.2.5)."""
+        """Customer groups of a tariff study from metered data (``demand``: `demand_kw` of ``meters``): by
+        present ``tariff``, by ``load_factor`` (below and above the median) or by load-shape ``segment``
+        (k-means, 5.2.5)."""
 
         if by == "tariff":
             groups: dict[str, list[str]] = {}
             for m in meters:
                 groups.setdefault(f"tariff:{self._tariff_of(m)}", []).append(m)
             return groups
-        names, kw = demand_kw(self.store.meter_data, meters, start_ns, end_ns)
+        names, kw = demand
         if by == "load_factor":
             lf = np.array([tariffs.load_factor(row) for row in kw])
             median = float(np.median(lf))
@@ -565,17 +585,6 @@ class Cis(Actor):
         if occupant is None:
             raise LookupError(f"no account at {meter}")
         return self.store.accounts.account(occupant).tariff
-
-    def _revenue(self, meter: str, kw: np.ndarray, start_ns: int) -> int:
-        """Energy revenue (minor units) of one customer's intervals under its present tariff."""
-        tariff = self.utility.tariffs[self._tariff_of(meter)]
-        total = 0.0
-        for k, v in enumerate(kw):
-            if np.isnan(v):  # a gap earns nothing
-                continue
-            price = tariffs.energy_price_at(tariff, start_ns + k * 900 * NS)
-            total += float(price or 0) * float(v) * 0.25
-        return round(total)
 
     @handles("TariffAnalysis", "reply")
     async def on_tariff_analysis(self, message: Opened) -> None:

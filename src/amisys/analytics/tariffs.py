@@ -35,6 +35,24 @@ def energy_price_at(tariff: object, ts_ns: int) -> float | None:
     return None
 
 
+def energy_prices(tariff: object, start_ns: int, intervals: int, *, interval_s: int = 900) -> np.ndarray:
+    """`energy_price_at` of each interval from ``start_ns`` (0 where the tariff prices energy otherwise): one
+    vector serves every customer on the tariff."""
+    step = interval_s * 1_000_000_000
+    return np.array([energy_price_at(tariff, start_ns + k * step) or 0.0 for k in range(intervals)])
+
+
+def revenue_minor(demand_kw: np.ndarray, prices: np.ndarray) -> list[int]:
+    """Energy revenue (minor units) of each row of ``demand_kw`` (15-min intervals) at ``prices`` (cents per kWh
+    per interval, one vector or one per row); a gap (NaN) earns nothing.
+
+    The amounts are added in interval order (a running sum, not a dot product's reordered one), as pricing
+    interval by interval does, so each total is the same float and rounds to the same minor unit.
+    """
+    amounts = np.where(np.isnan(demand_kw), 0.0, prices * demand_kw * HOURS)
+    return [round(t) for t in np.cumsum(amounts, axis=-1)[..., -1].tolist()]
+
+
 def load_factor(demand_kw: np.ndarray) -> float:
     """Mean over peak demand of one series (0 for a series that never draws power)."""
     peak = float(np.nanmax(demand_kw)) if demand_kw.size else 0.0

@@ -118,8 +118,9 @@ async def _study(fleet: Fleet, pid: str, by: str, *, tariff: str | None = None, 
         raise LookupError(f"no customers for the {pid} study" + (f" on {tariff}" if tariff else ""))
     if "k" in kw:
         kw["k"] = min(kw["k"], len(meters))
-    groups = fleet.cis.study_groups(by, meters, start, end, **kw)
-    await fleet.cis.tariff_study(pid, groups, start, end)
+    demand = fleet.cis.study_demand(meters, start, end)
+    groups = fleet.cis.study_groups(by, meters, demand, **kw)
+    await fleet.cis.tariff_study(pid, groups, demand, start, end)
     await fleet.utility.settle()
 
 

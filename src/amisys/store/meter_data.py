@@ -137,6 +137,8 @@ _EDIT_COLUMNS = (
 _CONFLICT_COLUMNS = (
     "kind, meter, reading_type, at_ns, seq, value, quality, source, received_ns, stored_value, stored_quality"
 )
+_METERS_PER_QUERY = 500
+"""Meters per query of `MeterDataRepository.values`: well under SQLite's oldest limit of 999 bound parameters."""
 
 
 _FRESH = object()
@@ -426,6 +428,28 @@ class MeterDataRepository:
             (meter, reading_type, start_ns, end_ns),
         )
         return [IntervalRow(*row) for row in rows]
+
+    def values(
+        self, meters: Iterable[str], reading_type: str, start_ns: int, end_ns: int
+    ) -> list[tuple[str, int, float | None]]:
+        """(meter, start, Wh) of the readings of ``meters`` with start_ns <= start < end_ns: each meter's together,
+        in time order (the meters in no particular order).
+
+        What `series` gives, less the columns an analysis does not read, for many meters at once: one query per
+        `_METERS_PER_QUERY` meters (an IN list on the key's first column, so each meter is still an index range)
+        instead of one query and one `IntervalRow` per reading.
+        """
+        distinct = list(dict.fromkeys(meters))
+        out: list[tuple[str, int, float | None]] = []
+        for i in range(0, len(distinct), _METERS_PER_QUERY):
+            chunk = distinct[i : i + _METERS_PER_QUERY]
+            out += self._db.query(
+                "SELECT meter, start_ns, value_wh FROM interval_readings"
+                f" WHERE meter IN ({', '.join('?' * len(chunk))})"
+                " AND reading_type = ? AND start_ns >= ? AND start_ns < ? ORDER BY meter, start_ns",
+                (*chunk, reading_type, start_ns, end_ns),
+            )
+        return out
 
     def history(self, meter: str, reading_type: str, start_ns: int) -> list[QualityEdit]:
         """Every change of one reading, oldest first."""
