@@ -298,7 +298,7 @@ def console_cmd(
 @app.command("demo")
 def demo_cmd(
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same week and the same trace")] = 1,
-    meters: Annotated[int, typer.Option(help="Meters of the simulated utility (2000: about 5 minutes)")] = 1000,
+    meters: Annotated[int, typer.Option(help="Meters of the simulated utility")] = 2000,
     days: Annotated[int, typer.Option(help="Simulated days")] = 7,
     out_dir: Annotated[Path, typer.Option("--out", help="Where the report, store and audit log go")] = Path("out/demo"),
 ) -> None:

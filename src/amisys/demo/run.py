@@ -53,7 +53,7 @@ calls for them): the week needs no trigger for them."""
 @dataclass(frozen=True)
 class DemoConfig:
     seed: int = 1
-    meters: int = 1000
+    meters: int = 2000
     days: int = 7
     feeders: int = 2
     out: Path | None = None

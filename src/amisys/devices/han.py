@@ -122,6 +122,8 @@ class HanDevice:
         return self._power[-1]
 
     def power_at(self, ts_ns: int) -> float:
+        if ts_ns >= self._times[-1]:  # the usual question: the power now
+            return self._power[-1]
         k = bisect.bisect_right(self._times, ts_ns) - 1
         return self._power[max(k, 0)]
 
