@@ -33,9 +33,10 @@ class Site:
 
     def der_output(self, ts_ns: int) -> float:
         """What the DER actually produces: nothing in an outage unless its anti-islanding failed."""
-        if self.anti_islanding_works and self.grid_voltage(ts_ns) is None:
+        w = self.der_w(ts_ns)
+        if w and self.anti_islanding_works and self.grid_voltage(ts_ns) is None:
             return 0.0
-        return self.der_w(ts_ns)
+        return w
 
     def grid_voltage(self, ts_ns: int) -> float | None:
         """Nominal voltage unless the premises is inside an outage window."""
