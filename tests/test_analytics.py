@@ -216,10 +216,9 @@ def test_revenue_of_a_price_vector_is_the_per_interval_revenue_to_the_minor_unit
     assert mixed[3] == 0 and all(r > 0 for r in mixed[:3])
 
 
-def test_demand_of_many_meters_is_each_meters_stored_series(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`demand_kw` reads all meters in one query per chunk; each row is what the meter's own series gives."""
+def test_demand_of_many_meters_is_each_meters_stored_series() -> None:
+    """`demand_kw` reads the values on the grid; each row is what the meter's own series gives."""
     a_plus = "1.0.1.29.0.255"
-    monkeypatch.setattr("amisys.store.meter_data._METERS_PER_QUERY", 2)  # several chunks
     store = Store.open(":memory:", clock=lambda: 0)
     step = 900 * NS
     rng = np.random.default_rng(3)
@@ -230,13 +229,14 @@ def test_demand_of_many_meters_is_each_meters_stored_series(monkeypatch: pytest.
         if not (m == "m2" and 3 <= k < 6)
     ]
     rows += [IntervalRow("m4", a_plus, k * step, None, "missing", "t", 0) for k in range(10, 12)]
+    rows += [IntervalRow("m6", a_plus, k * step, None, "missing", "t", 0) for k in range(3)]  # only gaps
     rows += [IntervalRow("m9", "1.0.2.29.0.255", 0, 5.0, "valid", "t", 0)]  # another reading type only
     rows += [IntervalRow(m, a_plus, 5 * step + 7, 1.0, "valid", "t", 0) for m in ("m1", "m3")]  # off the grid
     rows = [r._replace(quality="missing") if r.value_wh is None else r for r in rows]
     store.meter_data.ingest_many(rows)
-    asked = ["m5", "m9", "m2", "m1", "m5", "m4", "m3", "none"]
+    asked = ["m5", "m9", "m2", "m1", "m5", "m4", "m3", "none", "m6"]
     names, kw = demand_kw(store.meter_data, asked, 0, 12 * step)
-    assert names == ["m5", "m2", "m1", "m5", "m4", "m3"] and kw.shape == (6, 12)
+    assert names == ["m5", "m2", "m1", "m5", "m4", "m3", "m6"] and kw.shape == (7, 12)
     for name, got in zip(names, kw, strict=True):
         want = np.full(12, np.nan)
         for r in store.meter_data.series(name, a_plus, 0, 12 * step):

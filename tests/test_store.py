@@ -536,16 +536,12 @@ def test_customer_selected_billing_cycle_day() -> None:
         store.accounts.set_billing_cycle_day("a-1", 32)
 
 
-def test_values_of_many_meters_are_their_series(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("amisys.store.meter_data._METERS_PER_QUERY", 2)  # several queries
-    rows = [row(f"M{m}", i, None if (m + i) % 5 == 0 else float(m * 100 + i)) for m in range(5) for i in range(8)]
-    store.meter_data.ingest_many([r._replace(quality="missing") if r.value_wh is None else r for r in rows])
+def test_grid_values_are_the_series_numbered_by_interval(store: Store) -> None:
+    store.meter_data.ingest_many([row("M1", i, None if i % 3 == 0 else float(i)) for i in range(8)])
     store.meter_data.ingest_many([IntervalRow("M1", REGISTER, DAY + STEP, 9.0, "valid", "he-1", DAY)])
-    asked = ["M3", "M0", "M9", "M3", "M1"]
-    got = store.meter_data.values(asked, A_PLUS, DAY + STEP, DAY + 7 * STEP)
-    runs = [list(g) for _, g in itertools.groupby(got, key=lambda v: v[0])]
-    assert sorted(r[0][0] for r in runs) == ["M0", "M1", "M3"]  # each meter once, together
-    for run in runs:
-        series = store.meter_data.series(run[0][0], A_PLUS, DAY + STEP, DAY + 7 * STEP)
-        assert run == [(r.meter, r.start_ns, r.value_wh) for r in series] and len(run) == 6
-    assert store.meter_data.values([], A_PLUS, DAY, DAY + STEP) == []
+    store.meter_data.ingest_many([row("M2", 2, 5.0), row("M2", 2, 6.0)._replace(start_ns=DAY + 2 * STEP + 7)])
+    got = store.meter_data.grid_values("M1", A_PLUS, DAY + STEP, DAY + 7 * STEP, STEP)
+    series = store.meter_data.series("M1", A_PLUS, DAY + STEP, DAY + 7 * STEP)
+    assert got == [((r.start_ns - DAY - STEP) // STEP, r.value_wh) for r in series] and len(got) == 6
+    assert store.meter_data.grid_values("M2", A_PLUS, DAY, DAY + 7 * STEP, STEP) == [(2, 5.0), (2, 6.0)]
+    assert store.meter_data.grid_values("M3", A_PLUS, DAY, DAY + 7 * STEP, STEP) == []

@@ -40,23 +40,23 @@ def demand_kw(
         raise ValueError(f"window [{start_ns}, {end_ns}) is not a positive whole number of {interval_s} s intervals")
     asked = list(meters)
     n = (end_ns - start_ns) // step
-    stored = meter_data.values(asked, reading_type, start_ns, end_ns)  # one query for all: by meter, then time
-    if not stored:
-        if asked:
-            raise NoMeterData(f"no {reading_type} intervals of {len(asked)} meters between {start_ns} and {end_ns}")
-        return [], np.empty((0, n))
-    got = [r[0] for r in stored]  # a comprehension per column: zip(*stored) is ten times slower on a million rows
-    row_of = {m: i for i, m in enumerate(dict.fromkeys(got))}
-    flat = np.fromiter(map(row_of.__getitem__, got), np.int64, len(got)) * n
-    flat += (np.array([r[1] for r in stored], dtype=np.int64) - start_ns) // step
-    wh = np.array([r[2] for r in stored], dtype=float)  # None (a gap) becomes NaN
-    keep = ~np.isnan(wh)
-    flat, wh = flat[keep], wh[keep]
-    last = np.append(flat[1:] != flat[:-1], True)  # a start off the grid shares its interval: the later one counts
-    kw = np.full(len(row_of) * n, np.nan)
-    kw[flat[last]] = wh[last] * 3600.0 / interval_s / 1000.0
-    names = [m for m in asked if m in row_of]
-    return names, kw.reshape(-1, n)[[row_of[m] for m in names]]
+    names: list[str] = []
+    rows: list[np.ndarray] = []
+    for meter in asked:
+        stored = meter_data.grid_values(meter, reading_type, start_ns, end_ns, step)
+        if not stored:
+            continue
+        k, wh = np.array(stored, dtype=float).T  # interval numbers (exact) and Wh, a gap (None) as NaN
+        k, wh = k[~np.isnan(wh)].astype(np.int64), wh[~np.isnan(wh)]
+        last = np.ones(len(k), dtype=bool)
+        last[:-1] = k[1:] != k[:-1]  # a start off the grid shares its interval: the later one counts
+        row = np.full(n, np.nan)
+        row[k[last]] = wh[last] * 3600.0 / interval_s / 1000.0
+        names.append(meter)
+        rows.append(row)
+    if asked and not names:
+        raise NoMeterData(f"no {reading_type} intervals of {len(asked)} meters between {start_ns} and {end_ns}")
+    return names, np.array(rows) if rows else np.empty((0, n))
 
 
 def days(series: np.ndarray, per_day: int = 96) -> np.ndarray:
