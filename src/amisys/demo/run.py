@@ -164,12 +164,16 @@ class Demo:
     # -- choosing where things happen --------------------------------------------------------
 
     def meter(self, where: str = "any") -> str:
-        """A meter fitting ``where`` picked by the seed, one no other happening has used while there is one."""
+        """A meter fitting ``where`` picked by the seed, one no other happening has used while there is one, and
+        one the utility can reach now (powered, its radio working) while there is one: a process is not meant to
+        land on a premises a fault has cut off (a fire-department cut during a transformer outage)."""
         names = sorted(self.fleet.meters)
         self.rng.shuffle(names)
         fitting = [n for n in names if fits(self.fleet, n, where)]
         if not fitting:
             raise LookupError(f"no meter of this utility fits {where!r}")
+        meters = self.fleet.meters
+        fitting = [n for n in fitting if meters[n].energized and meters[n].radio_ok] or fitting
         chosen = next((n for n in fitting if n not in self._used), fitting[0])
         self._used.add(chosen)
         return chosen
