@@ -386,7 +386,9 @@ def _spread(
     processes: list[ProcessDef], first: int, last: int, trigger: Callable[[ProcessDef], Callable[[], Awaitable[None]]]
 ) -> list[Happening]:
     step = (last - first) // max(1, len(processes))
-    return [Happening(first + k * step, "process", p.id, trigger(p)) for k, p in enumerate(processes)]
+    at = [first + k * step for k in range(len(processes))]
+    at = [t - t % (900 * NS) for t in at]  # on the quarter hour, like the meters' intervals: time steps stay whole
+    return [Happening(t, "process", p.id, trigger(p)) for t, p in zip(at, processes, strict=True)]
 
 
 def _interfaces(trace: list[TraceRecord]) -> dict[str, InterfaceStats]:
