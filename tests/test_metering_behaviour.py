@@ -271,8 +271,7 @@ def test_the_usual_day_is_stored_as_the_full_vee_would_store_it(monkeypatch) -> 
 
     def stored(fast: bool, days: list[list[float]]) -> list:
         if not fast:
-            monkeypatch.setattr(Mdms, "_plain_rows", lambda *_a, **_k: None)
-            monkeypatch.setattr(Mdms, "_vee_rows", lambda *_a, **_k: None)
+            monkeypatch.setattr(Mdms, "_array_rows", lambda *_a, **_k: None)  # the reference: vee on objects
         fleet = default_fleet()
         first = fleet.utility.clock.now_ns() - fleet.utility.clock.now_ns() % (900 * NS)
         for k, values in enumerate(days):

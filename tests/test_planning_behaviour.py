@@ -66,20 +66,25 @@ def _postpaid(fleet: Fleet) -> list[tuple[str, str, str]]:
 # -- 5.1.1 third-party access -----------------------------------------------------------------------
 
 
+async def _consented(fleet: Fleet, fields: list[str]) -> tuple[Any, tuple[str, str], tuple[int, int], str]:
+    """The first postpaid customer grants the third party ``fields`` of its premises from a day ago for three
+    days: (its meter, account, customer), (its and the second customer's service points), the period, the id."""
+    await collect(fleet)
+    (m1, a1, c1), (m2, _, _) = _postpaid(fleet)[:2]
+    now = fleet.utility.clock.now_ns()
+    start, end = now - DAY * NS, now + 2 * DAY * NS
+    sp1 = fleet.service_point_of(m1)
+    consent = await fleet.customers[a1].authorize_third_party(c1, "third-party", [sp1], fields, start, end)
+    await fleet.utility.settle()
+    return (m1, a1, c1), (sp1, fleet.service_point_of(m2)), (start, end), consent
+
+
 def test_third_party_gets_only_consented_customers_fields_and_period_and_revocation_stops_it() -> None:
     seen: dict[str, Any] = {}
 
     async def body(fleet: Fleet) -> None:
         u = fleet.utility
-        await collect(fleet)
-        (m1, a1, c1), (m2, _, _) = _postpaid(fleet)[:2]
-        sp1, sp2 = fleet.service_point_of(m1), fleet.service_point_of(m2)
-        now = u.clock.now_ns()
-        start, end = now - DAY * NS, now + 2 * DAY * NS
-        consent = await fleet.customers[a1].authorize_third_party(
-            c1, "third-party", [sp1], ["usage_summary"], start, end
-        )
-        await u.settle()
+        (m1, a1, c1), (sp1, sp2), (start, end), consent = await _consented(fleet, ["usage_summary"])
         await advance(fleet, DAY)
         await collect(fleet)
         await fleet.mdms.release_usage()
@@ -157,14 +162,8 @@ def test_a_consent_that_does_not_match_the_customer_record_releases_nothing() ->
 
     async def body(fleet: Fleet) -> None:
         u = fleet.utility
-        await collect(fleet)
-        (m1, a1, c1), (m2, _, _) = _postpaid(fleet)[:2]
-        sp1, sp2 = fleet.service_point_of(m1), fleet.service_point_of(m2)
+        (_, _, c1), (sp1, sp2), _, consent = await _consented(fleet, ["interval_readings"])
         now = u.clock.now_ns()
-        consent = await fleet.customers[a1].authorize_third_party(
-            c1, "third-party", [sp1], ["interval_readings"], now - DAY * NS, now + 2 * DAY * NS
-        )
-        await u.settle()
         borrowed = espi.UsageConsent(
             consent_id=consent,
             customer=c1,

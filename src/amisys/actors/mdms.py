@@ -216,9 +216,7 @@ class Mdms(Actor):
             if window is not None:
                 start = min(start, _floor(window[0], step))
                 end = max(end, _floor(window[1], step))
-            rows = self._plain_rows(reading.meter, reading_type, slots, start, end, step, source, now)
-            if rows is None:
-                rows = self._vee_rows(reading.meter, reading_type, slots, start, end, step, source, now)
+            rows = self._array_rows(reading.meter, reading_type, slots, start, end, step, source, now)
             if rows is not None:
                 self.store.meter_data.ingest_many(rows)
                 continue
@@ -238,7 +236,7 @@ class Mdms(Actor):
             ]
             self.store.meter_data.ingest_many(rows)
 
-    def _plain_rows(
+    def _array_rows(
         self,
         meter: str,
         reading_type: str,
@@ -249,37 +247,21 @@ class Mdms(Actor):
         source: str,
         now: int,
     ) -> list[tuple] | None:
-        """The rows of the usual answer, every slot of [start, end) read "valid" with nothing VEE could flag
-        whatever the history (``fast.plain_day``), so stored as received without reading the history back;
-        None for any other answer, which takes the full VEE path."""
-        n = (end - start) // step
-        if len(slots) != n or any((t - start) % step for t in slots):
-            return None
-        ordered = sorted(slots.items())
-        if any(q != "valid" or v is None for _, (v, q) in ordered):
-            return None
-        values = np.fromiter((v for _, (v, _) in ordered), np.float64, n)
-        if not fast.plain_day(values, reading_type, self.rules):
-            return None
-        return [(meter, reading_type, t, v, "valid", source, now, None) for t, (v, _) in ordered]
+        """The rows to store for one reading type of an answer, VEE done on arrays (``fast``: the same flags,
+        issues and estimates as ``vee``); None for what arrays cannot hold (an off-grid timestamp, a reading
+        without a value), left to ``vee``.
 
-    def _vee_rows(
-        self,
-        meter: str,
-        reading_type: str,
-        slots: dict[int, tuple[float | None, str]],
-        start: int,
-        end: int,
-        step: int,
-        source: str,
-        now: int,
-    ) -> list[tuple] | None:
-        """VEE of an answer with something to flag, on arrays (``fast.validate_day``, ``fast.estimate_day``:
-        the same flags, issues and estimates as ``vee``), with the stored history read back in one query.
-        None for what arrays cannot hold (an off-grid timestamp, a reading without a value), left to ``vee``."""
+        The usual answer, every slot read "valid" with nothing VEE could flag whatever the history
+        (``fast.plain_day``), is stored as received without reading the history back; any other is validated
+        and estimated with its history read back in one query."""
         n = (end - start) // step
         if any((t - start) % step or v is None or q not in fast.QUALITY_CODES for t, (v, q) in slots.items()):
             return None
+        if len(slots) == n and all(q == "valid" for _, q in slots.values()):
+            ordered = sorted(slots.items())
+            values = np.fromiter((v for _, (v, _) in ordered), np.float64, n)
+            if fast.plain_day(values, reading_type, self.rules):
+                return [(meter, reading_type, t, v, "valid", source, now, None) for t, (v, _) in ordered]
         values = np.full(n, np.nan)
         qualities = ["valid"] * n
         for t, (v, q) in slots.items():
