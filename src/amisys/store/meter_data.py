@@ -249,15 +249,20 @@ class MeterDataRepository:
         if not batch:
             return IngestResult()
         with self._db.transaction():
-            try:
-                with self._db.transaction():
-                    inserted = self._db.executemany(_INSERT_INTERVAL, batch)
-                    if inserted != len(batch):
-                        raise _NotClean
-                return IngestResult(inserted=inserted)
-            except _NotClean:
-                pass
+            if self._insert_all_new(_INSERT_INTERVAL, batch):
+                return IngestResult(inserted=len(batch))
             return self._reconcile_batch(batch)
+
+    def _insert_all_new(self, insert: str, batch: list[tuple]) -> bool:
+        """The usual delivery, every key new: ``batch`` in one statement, in a savepoint of the caller's
+        transaction. If some key already existed, nothing of it stays and the answer is False."""
+        try:
+            with self._db.transaction():
+                if self._db.executemany(insert, batch) != len(batch):
+                    raise _NotClean
+            return True
+        except _NotClean:
+            return False
 
     def _reconcile_batch(self, batch: list[tuple]) -> IngestResult:
         """Insert the rows whose key is new; reconcile each of the others with the stored row."""
@@ -483,13 +488,8 @@ class MeterDataRepository:
         inserted = duplicates = conflicts = filled = 0
         batch = _in_key_order(checked)
         with self._db.transaction():
-            try:
-                with self._db.transaction():  # the usual delivery: every key new, one statement
-                    if self._db.executemany(_INSERT_REGISTER, batch) != len(batch):
-                        raise _NotClean
+            if self._insert_all_new(_INSERT_REGISTER, batch):
                 return IngestResult(inserted=len(batch))
-            except _NotClean:
-                pass
             for row in map(RegisterRow._make, batch):
                 key = (row.meter, row.reading_type, row.ts_ns)
                 if self._db.execute(_INSERT_REGISTER, row):
